@@ -1,0 +1,3 @@
+from .adaptive_roi_extractor import AdaptiveRoIExtractor
+
+__all__ = ['AdaptiveRoIExtractor']
