@@ -1,9 +1,97 @@
-# PLACEHOLDER: replaced by the real implementation.
-from mmdet.models.dense_heads import FCOSHead
+from typing import Optional, Tuple
 
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mmdet.models.dense_heads import FCOSHead
+from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import InstanceList
 
 
 @MODELS.register_module()
 class CenterMaskFCOSHead(FCOSHead):
-    """Placeholder."""
+    """The class-aware FCOS box head of `CenterMask
+    <https://arxiv.org/abs/1911.06667>`_ (Sec. 2.2), whose boxes are the detections.
+
+    It is mmdet's :class:`FCOSHead` with two differences that matter when its
+    detections feed a mask branch:
+
+    * the detection score is ``sqrt(cls_prob * centerness)`` as in centermask2
+      (mmdet's FCOS uses the plain product; the NMS order is the same, but the
+      values differ, and CenterMask's mask score multiplies them by the mask IoU);
+    * :meth:`loss_and_predict` decodes the training-time detections in pixels.
+      With ``norm_on_bbox=True``, :meth:`FCOSHead.forward_single` returns
+      distances in stride units while training, so the stock method would hand
+      boxes that are ``stride`` times too small to the mask branch.
+
+    Args:
+        sqrt_score (bool): Score detections by ``sqrt(cls_prob * centerness)``
+            instead of ``cls_prob * centerness``. Defaults to True.
+        **kwargs: Arguments of :class:`FCOSHead`.
+
+    Example:
+        >>> import torch
+        >>> head = CenterMaskFCOSHead(num_classes=3, in_channels=8,
+        ...     feat_channels=8, stacked_convs=1, norm_cfg=None,
+        ...     strides=[8, 16], regress_ranges=((-1, 64), (64, 1e8)))
+        >>> feats = [torch.rand(1, 8, s, s) for s in [8, 4]]
+        >>> cls_scores, bbox_preds, centernesses = head(feats)
+        >>> [tuple(c.shape) for c in cls_scores]
+        [(1, 3, 8, 8), (1, 3, 4, 4)]
+    """
+
+    def __init__(self, *args, sqrt_score: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sqrt_score = sqrt_score
+
+    def loss_and_predict(
+        self,
+        x: Tuple[Tensor],
+        batch_data_samples: SampleList,
+        proposal_cfg: Optional[ConfigDict] = None
+    ) -> Tuple[dict, InstanceList]:
+        """FCOS losses and the detections that are sampled for the mask branch.
+
+        Args:
+            x (tuple[Tensor]): Features of the FPN levels.
+            batch_data_samples (list[:obj:`DetDataSample`]): Samples with
+                ``gt_instances`` and meta information.
+            proposal_cfg (ConfigDict, optional): Post-processing of the
+                training-time detections (``train_cfg.bbox`` of CenterMask:
+                score threshold, NMS, top-100). Defaults to ``test_cfg``.
+
+        Returns:
+            tuple[dict, list[:obj:`InstanceData`]]: The losses, and per image
+            the detections (``bboxes`` in input-image pixels, ``scores``,
+            ``labels``), computed from detached predictions.
+        """
+        batch_gt_instances, batch_gt_instances_ignore, batch_img_metas = \
+            unpack_gt_instances(batch_data_samples)
+        cls_scores, bbox_preds, centernesses = self(x)
+        losses = self.loss_by_feat(cls_scores, bbox_preds, centernesses, batch_gt_instances,
+                                   batch_img_metas, batch_gt_instances_ignore)
+        if self.norm_on_bbox:
+            bbox_preds = [
+                bbox_pred * stride[0]
+                for bbox_pred, stride in zip(bbox_preds, self.prior_generator.strides)
+            ]
+        predictions = self.predict_by_feat(
+            cls_scores, bbox_preds, centernesses, batch_img_metas=batch_img_metas,
+            cfg=proposal_cfg)
+        return losses, predictions
+
+    def _bbox_post_process(self,
+                           results: InstanceData,
+                           cfg: ConfigDict,
+                           rescale: bool = False,
+                           with_nms: bool = True,
+                           img_meta: Optional[dict] = None) -> InstanceData:
+        """Score by ``sqrt(cls_prob * centerness)``, then mmdet's rescale,
+        size filter, class-aware NMS and top-k."""
+        if self.sqrt_score and 'score_factors' in results:
+            results.scores = (results.scores * results.pop('score_factors')).sqrt()
+        return super()._bbox_post_process(results, cfg, rescale, with_nms, img_meta)
+
