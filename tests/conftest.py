@@ -5,6 +5,6 @@ from mmengine.registry import init_default_scope
 import mmdet_centermask  # noqa: F401  (registers the models, applies the compat fixes)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope='session', autouse=True)
 def mmdet_scope():
     init_default_scope('mmdet')

@@ -27,10 +27,12 @@ def make_batch(img_shapes: Sequence[Sequence[int]],
                num_classes: int = 80,
                mask_type: str = 'polygon',
                scale: float = 1.0,
+               box_sizes: Sequence[float] = (),
                seed: int = 0) -> dict:
     """A collated batch (``inputs`` uint8 images, ``data_samples``) with random boxes whose masks are
     ellipses inscribed in the boxes, as polygons or bitmaps. ``scale`` is the resize factor from the
-    original image (ori_shape = img_shape / scale)."""
+    original image (ori_shape = img_shape / scale). ``box_sizes`` fixes the longer side of the first
+    boxes of every image (to reach given FCOS levels)."""
     rng = np.random.RandomState(seed)
     inputs: List[torch.Tensor] = []
     samples: List[DetDataSample] = []
@@ -40,6 +42,9 @@ def make_batch(img_shapes: Sequence[Sequence[int]],
         y1 = rng.uniform(0, h * 0.6, n)
         bw = rng.uniform(12, w * 0.4, n)
         bh = rng.uniform(12, h * 0.4, n)
+        for i, size in enumerate(box_sizes[:n]):
+            bw[i], bh[i] = size, size * 0.8
+            x1[i], y1[i] = rng.uniform(0, w - size), rng.uniform(0, h - size * 0.8)
         boxes = np.stack([x1, y1, np.minimum(x1 + bw, w), np.minimum(y1 + bh, h)], 1).astype(np.float32)
         polys = []
         for x_a, y_a, x_b, y_b in boxes:

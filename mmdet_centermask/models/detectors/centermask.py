@@ -1,9 +1,139 @@
-# PLACEHOLDER: replaced by the real implementation.
-from mmdet.models.detectors import TwoStageDetector
+from typing import Tuple
 
+from torch import Tensor
+
+from mmdet.models.detectors import SingleStageDetector
 from mmdet.registry import MODELS
+from mmdet.structures import OptSampleList, SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 
 
 @MODELS.register_module()
-class CenterMask(TwoStageDetector):
-    """Placeholder."""
+class CenterMask(SingleStageDetector):
+    """`CenterMask: Real-Time Anchor-Free Instance Segmentation
+    <https://arxiv.org/abs/1911.06667>`_ (CVPR 2020).
+
+    Backbone and FPN feed a class-aware FCOS head (``bbox_head``) whose
+    detections are final; the mask branch (``roi_head``: Equation 2 RoIAlign,
+    SAG-Mask and MaskIoU heads) segments them (Fig. 2).
+
+    It is a single-stage detector with a mask branch rather than mmdet's
+    :class:`TwoStageDetector`, which would force the FCOS head to one class,
+    zero the ground-truth labels it trains on and require a box head in the
+    RoI head.
+
+    Args:
+        backbone (dict): Backbone config, e.g. ``VoVNet`` or ``ResNet``.
+        neck (dict): FPN config (P3-P7).
+        bbox_head (dict): ``CenterMaskFCOSHead`` config.
+        roi_head (dict): ``CenterMaskRoIHead`` config.
+        train_cfg (dict, optional): ``bbox``: post-processing of the FCOS
+            detections that are sampled for the mask branch (top-100);
+            ``rcnn``: assigner, sampler and mask target settings.
+        test_cfg (dict): Required. ``bbox``: FCOS post-processing (top-50);
+            ``rcnn``: ``mask_thr_binary``.
+        data_preprocessor (dict, optional): ``DetDataPreprocessor`` config.
+        init_cfg (dict or list[dict], optional): Initialization config.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 neck: ConfigType,
+                 bbox_head: ConfigType,
+                 roi_head: ConfigType,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        self._check_num_classes(bbox_head, roi_head)
+        if test_cfg is None or 'bbox' not in test_cfg or 'rcnn' not in test_cfg:
+            raise ValueError('CenterMask needs test_cfg=dict(bbox=..., rcnn=...): the FCOS '
+                             f'post-processing and the mask threshold; got {test_cfg}')
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            bbox_head=bbox_head,
+            train_cfg=train_cfg['bbox'] if train_cfg is not None else None,
+            test_cfg=test_cfg['bbox'],
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        roi_head = roi_head.copy()
+        roi_head.update(
+            train_cfg=train_cfg['rcnn'] if train_cfg is not None else None,
+            test_cfg=test_cfg['rcnn'])
+        self.roi_head = MODELS.build(roi_head)
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+
+    @staticmethod
+    def _check_num_classes(bbox_head: ConfigType, roi_head: ConfigType) -> None:
+        """The box, mask and MaskIoU heads must agree on the class count."""
+        counts = {
+            'bbox_head': bbox_head.get('num_classes'),
+            'roi_head.mask_head': roi_head.get('mask_head', {}).get('num_classes'),
+            'roi_head.mask_iou_head': roi_head.get('mask_iou_head', {}).get('num_classes'),
+        }
+        if len(set(counts.values())) != 1:
+            raise ValueError(
+                'CenterMask heads disagree on num_classes: '
+                + ', '.join(f'{name}={n}' for name, n in counts.items())
+                + '. Set all three to the number of foreground classes of the dataset '
+                '(no background class).')
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
+        """FCOS losses plus mask and MaskIoU losses on the sampled FCOS
+        detections (Sec. 2.6: L = L_cls + L_center + L_box + L_mask + L_maskiou).
+
+        Args:
+            batch_inputs (Tensor): Images (N, C, H, W), normalised and padded.
+            batch_data_samples (list[:obj:`DetDataSample`]): Samples with
+                ``gt_instances`` (``bboxes``, ``labels``, ``masks``).
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_centerness``,
+            ``loss_mask`` and ``loss_mask_iou``.
+        """
+        x = self.extract_feat(batch_inputs)
+        losses, detections = self.bbox_head.loss_and_predict(
+            x, batch_data_samples, proposal_cfg=self.train_cfg['bbox'])
+        losses.update(self.roi_head.loss(x, detections, batch_data_samples))
+        return losses
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Detect with FCOS, then segment and mask-score the detections.
+
+        Args:
+            batch_inputs (Tensor): Images (N, C, H, W), normalised and padded.
+            batch_data_samples (list[:obj:`DetDataSample`]): Samples with meta
+                information (``img_shape``, ``ori_shape``, ``scale_factor``).
+            rescale (bool): Return results at the original image size.
+
+        Returns:
+            list[:obj:`DetDataSample`]: ``pred_instances`` with ``bboxes``,
+            ``scores``, ``labels``, ``masks`` and ``mask_scores``.
+        """
+        x = self.extract_feat(batch_inputs)
+        detections = self.bbox_head.predict(x, batch_data_samples, rescale=False)
+        results_list = self.roi_head.predict(x, detections, batch_data_samples, rescale=rescale)
+        return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+    def _forward(self,
+                 batch_inputs: Tensor,
+                 batch_data_samples: OptSampleList = None) -> Tuple[tuple, tuple]:
+        """Raw outputs without post-processing of the masks (``tensor`` mode).
+
+        Returns:
+            tuple: The FCOS outputs ``(cls_scores, bbox_preds, centernesses)``
+            and, when ``batch_data_samples`` are given, the mask branch outputs
+            ``(mask_preds, mask_ious)`` for the FCOS detections.
+        """
+        x = self.extract_feat(batch_inputs)
+        fcos_outs = self.bbox_head.forward(x)
+        if batch_data_samples is None:
+            return fcos_outs, ()
+        detections = self.bbox_head.predict_by_feat(
+            *fcos_outs, batch_img_metas=[s.metainfo for s in batch_data_samples])
+        return fcos_outs, self.roi_head.forward(x, detections, batch_data_samples)

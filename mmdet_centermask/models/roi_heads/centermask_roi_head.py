@@ -1,9 +1,209 @@
-# PLACEHOLDER: replaced by the real implementation.
-from mmdet.models.roi_heads import MaskScoringRoIHead
+from typing import List, Sequence, Tuple
 
+import torch
+from torch import Tensor
+
+from mmdet.models.roi_heads import MaskScoringRoIHead
+from mmdet.models.task_modules.samplers import SamplingResult
+from mmdet.models.utils import empty_instances, unpack_gt_instances
 from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 
 
 @MODELS.register_module()
 class CenterMaskRoIHead(MaskScoringRoIHead):
-    """Placeholder."""
+    """Mask-only RoI head of `CenterMask <https://arxiv.org/abs/1911.06667>`_.
+
+    The boxes come from the FCOS head and are final, so there is no box
+    branch: the RoIs are pooled with Equation 2 (each image's ``img_shape``
+    reaches the RoI extractor), segmented by the SAG-Mask head (Sec. 2.4) and
+    scored by the MaskIoU head of Mask Scoring R-CNN (Sec. 2.6). Training
+    assigns and samples the FCOS detections plus the ground truth exactly as
+    :class:`StandardRoIHead` does, and only positives reach the mask branch.
+
+    At test time ``scores`` stay the box scores and ``mask_scores`` (box score
+    times the predicted mask IoU of the label) are added: mmdet's
+    :class:`CocoMetric` ranks segm results by ``mask_scores`` and bbox results
+    by ``scores``, as centermask2's evaluator does.
+
+    Args:
+        mask_roi_extractor (dict): RoI extractor of the mask branch, usually
+            ``AdaptiveRoIExtractor``.
+        mask_head (dict): Mask head, usually ``SAGMaskHead``.
+        mask_iou_head (dict): mmdet's ``MaskIoUHead``.
+        train_cfg (dict, optional): ``assigner``, ``sampler``, ``mask_size``
+            and ``mask_thr_binary`` (applied to mask logits by
+            ``MaskIoUHead.get_targets``).
+        test_cfg (dict, optional): ``mask_thr_binary`` (on probabilities).
+        init_cfg (dict or list[dict], optional): Initialization config.
+    """
+
+    def __init__(self,
+                 mask_roi_extractor: ConfigType,
+                 mask_head: ConfigType,
+                 mask_iou_head: ConfigType,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(
+            mask_iou_head=mask_iou_head,
+            mask_roi_extractor=mask_roi_extractor,
+            mask_head=mask_head,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            init_cfg=init_cfg)
+
+    def _mask_forward(self, x: Tuple[Tensor], rois: Tensor,
+                      img_shapes: Sequence[Tuple[int, int]]) -> dict:
+        """Pool the RoIs by Equation 2 and run the mask head.
+
+        Args:
+            x (tuple[Tensor]): FPN features, finest first.
+            rois (Tensor): (n, 5) RoIs ``[batch_idx, x1, y1, x2, y2]``.
+            img_shapes (Sequence[tuple]): Unpadded ``(h, w)`` of each image.
+
+        Returns:
+            dict: ``mask_preds`` (n, num_classes, 28, 28) logits and
+            ``mask_feats`` (n, C, 14, 14) pooled features.
+        """
+        mask_feats = self.mask_roi_extractor(
+            x[:self.mask_roi_extractor.num_inputs], rois, img_shapes=img_shapes)
+        return dict(mask_preds=self.mask_head(mask_feats), mask_feats=mask_feats)
+
+    def _mask_iou_forward(self, mask_results: dict, labels: Tensor) -> Tensor:
+        """Predicted mask IoU of each RoI for its own label, shape (n, )."""
+        idx = torch.arange(labels.numel(), device=labels.device)
+        mask_iou_preds = self.mask_iou_head(mask_results['mask_feats'],
+                                            mask_results['mask_preds'][idx, labels])
+        return mask_iou_preds[idx, labels]
+
+    def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+                batch_data_samples: SampleList) -> tuple:
+        """Mask logits and mask IoU predictions of the given detections
+        (``tensor`` mode, no post-processing).
+
+        Returns:
+            tuple[Tensor, Tensor]: Mask logits (n, num_classes, 28, 28) and
+            the predicted IoU of each detection's label (n, ).
+        """
+        img_shapes = [s.metainfo['img_shape'] for s in batch_data_samples]
+        rois = bbox2roi([res.bboxes for res in rpn_results_list])
+        mask_results = self._mask_forward(x, rois, img_shapes)
+        labels = torch.cat([res.labels for res in rpn_results_list])
+        return mask_results['mask_preds'], self._mask_iou_forward(mask_results, labels)
+
+    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+             batch_data_samples: SampleList) -> dict:
+        """Assign and sample the detections (plus GT) and compute the mask
+        and mask IoU losses on the positives.
+
+        Args:
+            x (tuple[Tensor]): FPN features, finest first.
+            rpn_results_list (list[:obj:`InstanceData`]): Training-time FCOS
+                detections of each image (``bboxes``, ``scores``, ``labels``).
+            batch_data_samples (list[:obj:`DetDataSample`]): Samples with
+                ``gt_instances`` (``masks`` as polygons or bitmaps).
+
+        Returns:
+            dict[str, Tensor]: ``loss_mask`` and ``loss_mask_iou``.
+        """
+        assert len(rpn_results_list) == len(batch_data_samples)
+        batch_gt_instances, batch_gt_instances_ignore, batch_img_metas = \
+            unpack_gt_instances(batch_data_samples)
+        sampling_results = []
+        for i, rpn_results in enumerate(rpn_results_list):
+            rpn_results.priors = rpn_results.pop('bboxes')
+            assign_result = self.bbox_assigner.assign(rpn_results, batch_gt_instances[i],
+                                                      batch_gt_instances_ignore[i])
+            sampling_results.append(
+                self.bbox_sampler.sample(
+                    assign_result,
+                    rpn_results,
+                    batch_gt_instances[i],
+                    feats=[lvl_feat[i][None] for lvl_feat in x]))
+        img_shapes = [meta['img_shape'] for meta in batch_img_metas]
+        return self.mask_loss(x, sampling_results, batch_gt_instances, img_shapes)
+
+    def mask_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
+                  batch_gt_instances: InstanceList,
+                  img_shapes: Sequence[Tuple[int, int]]) -> dict:
+        """Mask loss on the positives' GT class, and the MaskIoU loss against
+        the IoU of the binarised prediction with the full GT mask.
+
+        Returns:
+            dict[str, Tensor]: ``loss_mask`` and ``loss_mask_iou``.
+        """
+        pos_rois = bbox2roi([res.pos_priors for res in sampling_results])
+        mask_results = self._mask_forward(x, pos_rois, img_shapes)
+        mask_loss_and_target = self.mask_head.loss_and_target(
+            mask_preds=mask_results['mask_preds'],
+            sampling_results=sampling_results,
+            batch_gt_instances=batch_gt_instances,
+            rcnn_train_cfg=self.train_cfg)
+        pos_labels = torch.cat([res.pos_gt_labels for res in sampling_results])
+        idx = torch.arange(pos_labels.numel(), device=pos_labels.device)
+        losses = dict(mask_loss_and_target['loss_mask'])
+        losses.update(
+            self.mask_iou_head.loss_and_target(
+                self._mask_iou_forward(mask_results, pos_labels),
+                mask_results['mask_preds'][idx, pos_labels],
+                mask_loss_and_target['mask_targets'], sampling_results, batch_gt_instances,
+                self.train_cfg))
+        return losses
+
+    def predict(self,
+                x: Tuple[Tensor],
+                rpn_results_list: InstanceList,
+                batch_data_samples: SampleList,
+                rescale: bool = False) -> InstanceList:
+        """Segment and mask-score the FCOS detections.
+
+        Args:
+            x (tuple[Tensor]): FPN features, finest first.
+            rpn_results_list (list[:obj:`InstanceData`]): FCOS detections of
+                each image in input-image pixels (not rescaled).
+            batch_data_samples (list[:obj:`DetDataSample`]): Samples with meta
+                information.
+            rescale (bool): Return boxes and masks at the original image size.
+
+        Returns:
+            list[:obj:`InstanceData`]: ``bboxes``, ``scores`` (box scores),
+            ``labels``, ``masks`` (bool, n x H x W) and ``mask_scores``.
+        """
+        batch_img_metas = [s.metainfo for s in batch_data_samples]
+        return self.predict_mask(x, batch_img_metas, rpn_results_list, rescale=rescale)
+
+    def predict_mask(self,
+                     x: Tuple[Tensor],
+                     batch_img_metas: List[dict],
+                     results_list: InstanceList,
+                     rescale: bool = False) -> InstanceList:
+        """Masks and mask scores of the given detections (see :meth:`predict`)."""
+        mask_rois = bbox2roi([res.bboxes for res in results_list])
+        if mask_rois.shape[0] == 0:
+            results_list = empty_instances(
+                batch_img_metas,
+                mask_rois.device,
+                task_type='mask',
+                instance_results=results_list,
+                mask_thr_binary=self.test_cfg.mask_thr_binary)
+            for results in results_list:
+                results.mask_scores = results.scores.new_zeros((0, ))
+            return results_list
+
+        img_shapes = [meta['img_shape'] for meta in batch_img_metas]
+        mask_results = self._mask_forward(x, mask_rois, img_shapes)
+        labels = torch.cat([res.labels for res in results_list])
+        num_rois_per_img = [len(res) for res in results_list]
+        mask_ious = self._mask_iou_forward(mask_results, labels).split(num_rois_per_img)
+        results_list = self.mask_head.predict_by_feat(
+            mask_preds=mask_results['mask_preds'].split(num_rois_per_img),
+            results_list=results_list,
+            batch_img_metas=batch_img_metas,
+            rcnn_test_cfg=self.test_cfg,
+            rescale=rescale)
+        for results, mask_iou in zip(results_list, mask_ious):
+            results.mask_scores = results.scores * mask_iou
+        return results_list

@@ -1,0 +1,8 @@
+_base_ = './centermask_v2-39_fpn_ms-3x_coco.py'
+custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        arch='V-57',
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/vovnet57_ese_detectron2_mmdet.pth')))
