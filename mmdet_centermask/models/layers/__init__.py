@@ -1,0 +1,3 @@
+from .spatial_attention import SpatialAttention
+
+__all__ = ['SpatialAttention']
