@@ -1,0 +1,121 @@
+# CenterMask R-50-FPN (pure-Python twin of configs/_base_/models/centermask_r50_fpn.py): ResNet ->
+# FPN P3-P7 -> class-aware FCOS (its boxes are the detections) -> Equation 2 RoIAlign on P3-P5 ->
+# SAG-Mask -> MaskIoU.
+from mmengine.model.weight_init import PretrainedInit
+from torch.nn import BatchNorm2d, GroupNorm
+
+from mmdet.models import FPN, MaskIoUHead, ResNet
+from mmdet.models.data_preprocessors import DetDataPreprocessor
+from mmdet.models.losses import CrossEntropyLoss, FocalLoss, GIoULoss, MSELoss
+from mmdet.models.task_modules import MaxIoUAssigner, RandomSampler
+from mmdet_centermask.models import (AdaptiveRoIExtractor, CenterMask, CenterMaskFCOSHead,
+                                     CenterMaskRoIHead, SAGMaskHead)
+
+model = dict(
+    type=CenterMask,
+    # detectron2 ImageNet weights: BGR input, mean subtracted, std 1
+    data_preprocessor=dict(
+        type=DetDataPreprocessor,
+        mean=[103.530, 116.280, 123.675],
+        std=[1.0, 1.0, 1.0],
+        bgr_to_rgb=False,
+        pad_size_divisor=32),
+    backbone=dict(
+        type=ResNet,
+        depth=50,
+        num_stages=4,
+        out_indices=(1, 2, 3),
+        frozen_stages=1,  # detectron2 FREEZE_AT=2: stem and res2
+        norm_cfg=dict(type=BatchNorm2d, requires_grad=False),
+        norm_eval=True,
+        style='caffe',
+        init_cfg=dict(type=PretrainedInit, checkpoint='open-mmlab://detectron2/resnet50_caffe')),
+    neck=dict(
+        type=FPN,
+        in_channels=[512, 1024, 2048],
+        out_channels=256,
+        start_level=0,
+        add_extra_convs='on_output',  # P6 from the P5 output, P7 from ReLU(P6)
+        relu_before_extra_convs=True,
+        num_outs=5),
+    bbox_head=dict(
+        type=CenterMaskFCOSHead,
+        num_classes=80,
+        in_channels=256,
+        feat_channels=256,
+        stacked_convs=4,
+        strides=[8, 16, 32, 64, 128],
+        regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 512), (512, 1e8)),
+        center_sampling=True,
+        center_sample_radius=1.5,
+        norm_on_bbox=True,
+        centerness_on_reg=True,
+        conv_bias=True,
+        norm_cfg=dict(type=GroupNorm, num_groups=32, requires_grad=True),
+        sqrt_score=True,
+        loss_cls=dict(type=FocalLoss, use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+        loss_bbox=dict(type=GIoULoss, loss_weight=1.0),
+        loss_centerness=dict(type=CrossEntropyLoss, use_sigmoid=True, loss_weight=1.0)),
+    roi_head=dict(
+        type=CenterMaskRoIHead,
+        mask_roi_extractor=dict(
+            type=AdaptiveRoIExtractor,
+            # RoI layers and NMS ops are named, not imported: mmdet looks them up in mmcv.ops by
+            # name, which also works in the config the Runner dumps to its work_dir (dotted
+            # paths such as 'mmcv.ops.RoIAlign' do not)
+            roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0, aligned=True),
+            out_channels=256,
+            featmap_strides=[8, 16, 32]),
+        mask_head=dict(
+            type=SAGMaskHead,
+            num_convs=4,
+            roi_feat_size=14,
+            in_channels=256,
+            conv_out_channels=256,
+            num_classes=80,
+            loss_mask=dict(type=CrossEntropyLoss, use_mask=True, loss_weight=1.0)),
+        mask_iou_head=dict(
+            type=MaskIoUHead,
+            num_convs=4,
+            num_fcs=2,
+            roi_feat_size=14,
+            in_channels=256,
+            conv_out_channels=256,
+            fc_out_channels=1024,
+            num_classes=80,
+            # 0.5 * mean squared error on targets > 0, i.e. centermask2's L_maskiou with weight 1
+            loss_iou=dict(type=MSELoss, loss_weight=0.5))),
+    train_cfg=dict(
+        # the FCOS detections sampled for the mask branch: post-NMS top-100 per image
+        bbox=dict(
+            nms_pre=1000,
+            min_bbox_size=0,
+            score_thr=0.05,
+            nms=dict(type='nms', iou_threshold=0.6),
+            max_per_img=100),
+        rcnn=dict(
+            assigner=dict(
+                type=MaxIoUAssigner,
+                pos_iou_thr=0.5,
+                neg_iou_thr=0.5,
+                min_pos_iou=0.5,
+                match_low_quality=False,
+                ignore_iof_thr=-1),
+            sampler=dict(
+                type=RandomSampler,
+                num=512,
+                pos_fraction=0.25,
+                neg_pos_ub=-1,
+                add_gt_as_proposals=True),
+            mask_size=28,
+            # MaskIoUHead binarises the mask LOGITS with this: 0 == probability 0.5 (centermask2)
+            mask_thr_binary=0.0,
+            pos_weight=-1)),
+    test_cfg=dict(
+        bbox=dict(
+            nms_pre=1000,
+            min_bbox_size=0,
+            score_thr=0.05,
+            nms=dict(type='nms', iou_threshold=0.6),
+            max_per_img=50),
+        rcnn=dict(mask_thr_binary=0.5)))

@@ -1,0 +1,41 @@
+# ruff: noqa: F403, F405
+# CenterMask R-50-FPN, 1x: 90k iterations at 16 images (8 GPUs x 2), single scale 800 (SPEC
+# section 3). Pure-Python twin of configs/centermask/centermask_r50_fpn_1x_coco.py.
+from mmengine.config import read_base
+from mmengine.dataset.sampler import InfiniteSampler
+from mmengine.optim.optimizer import OptimWrapper
+from mmengine.optim.scheduler import LinearLR, MultiStepLR
+from mmengine.runner.loops import IterBasedTrainLoop, TestLoop, ValLoop
+from torch.optim import SGD
+
+with read_base():
+    from .._base_.datasets.coco_instance import *
+    from .._base_.default_runtime import *
+    from .._base_.models.centermask_r50_fpn import *
+
+train_dataloader.update(dict(batch_size=2, sampler=dict(type=InfiniteSampler, shuffle=True)))
+
+max_iters = 90000
+train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=10000)
+val_cfg = dict(type=ValLoop)
+test_cfg = dict(type=TestLoop)
+param_scheduler = [
+    dict(type=LinearLR, start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(
+        type=MultiStepLR,
+        begin=0,
+        end=max_iters,
+        by_epoch=False,
+        milestones=[60000, 80000],
+        gamma=0.1)
+]
+# no weight decay on normalisation layers (detectron2 WEIGHT_DECAY_NORM=0), no gradient clipping
+optim_wrapper = dict(
+    type=OptimWrapper,
+    optimizer=dict(type=SGD, lr=0.01, momentum=0.9, weight_decay=0.0001),
+    paramwise_cfg=dict(norm_decay_mult=0.0))
+# lr 0.01 is for 16 images per iteration; `--auto-scale-lr` scales it to other batch sizes
+auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+default_hooks.checkpoint.update(dict(by_epoch=False, interval=10000))
+log_processor.update(dict(by_epoch=False))
