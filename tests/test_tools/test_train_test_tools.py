@@ -1,0 +1,215 @@
+"""``tools/train.py``, ``tools/test.py``, ``tools/dist_train.sh`` and ``dist_test.sh`` end to end on
+the CPU.
+
+A RetinaNet-R18 (``tests/data/configs``) trains for a few iterations on a toy COCO-format dataset
+written here; the tools run as subprocesses in a temporary directory holding ``data/tiny_coco``.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import os.path as osp
+import pickle
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Dict, List
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / 'tests' / 'data' / 'configs' / 'retinanet_r18_tiny-coco.py'
+NUM_IMAGES = 4
+IMAGE_SIZE = 128
+# (x, y, w, h, category id) per image: squares (1) and bars (2)
+BOXES = [[(16, 16, 40, 40, 1)], [(60, 20, 48, 16, 2)], [(8, 60, 32, 32, 1), (72, 80, 40, 12, 2)],
+         [(40, 40, 60, 60, 1)]]
+
+
+def write_tiny_coco(root: Path) -> None:
+    """Write ``NUM_IMAGES`` noisy square images with filled boxes and their instances json."""
+    rng = np.random.default_rng(0)
+    (root / 'images').mkdir(parents=True)
+    (root / 'annotations').mkdir()
+    images, annotations = [], []
+    for image_id, boxes in enumerate(BOXES, start=1):
+        image = rng.integers(0, 60, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+        file_name = f'{image_id:04d}.jpg'
+        for x, y, w, h, category_id in boxes:
+            image[y:y + h, x:x + w] = (40, 200, 40) if category_id == 1 else (200, 40, 40)
+            annotations.append(dict(
+                id=len(annotations) + 1, image_id=image_id, category_id=category_id,
+                bbox=[x, y, w, h], area=w * h, iscrowd=0,
+                segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
+        cv2.imwrite(str(root / 'images' / file_name), image)
+        images.append(dict(id=image_id, file_name=file_name, width=IMAGE_SIZE, height=IMAGE_SIZE))
+    categories = [dict(id=1, name='square'), dict(id=2, name='bar')]
+    (root / 'annotations' / 'instances.json').write_text(
+        json.dumps(dict(images=images, annotations=annotations, categories=categories)))
+
+
+def run_tool(command: List[str], cwd: Path, timeout: float = 120, **env: str) -> str:
+    """Run a tool, fail the test with its output if it fails, return stdout + stderr."""
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONWARNINGS='ignore', **env)
+    process = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                             timeout=timeout)
+    output = process.stdout + process.stderr
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def scalars(run_dir: Path) -> List[Dict]:
+    """The records of a run's ``vis_data/scalars.json`` (one json object a line)."""
+    path, = run_dir.glob('*/vis_data/scalars.json')
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def load_tool(name: str) -> ModuleType:
+    """Import ``tools/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(f'tools_{name}', ROOT / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_load_config_work_dir_precedence_and_backend(tool: str) -> None:
+    load_config = load_tool(tool).load_config
+    args = argparse.Namespace(config=str(CONFIG), launcher='none', cfg_options=None, work_dir=None)
+    cfg = load_config(args)
+    assert cfg.work_dir == osp.join('./work_dirs', CONFIG.stem)
+    assert cfg.env_cfg.dist_cfg.backend == ('nccl' if torch.cuda.is_available() else 'gloo')
+    args.cfg_options = dict(work_dir='from_config')
+    assert load_config(args).work_dir == 'from_config'
+    args.work_dir = 'from_command_line'
+    assert load_config(args).work_dir == 'from_command_line'
+
+
+@pytest.fixture(scope='module')
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with ``data/tiny_coco``, where the tools run."""
+    root = tmp_path_factory.mktemp('tools')
+    write_tiny_coco(root / 'data' / 'tiny_coco')
+    return root
+
+
+@pytest.fixture(scope='module')
+def trained(workspace: Path) -> Path:
+    """Work dir of a 3-iteration run (``--cfg-options`` shortens the config's 4)."""
+    run_tool([sys.executable, str(ROOT / 'tools' / 'train.py'), str(CONFIG), '--cfg-options',
+              'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+              'default_hooks.checkpoint.interval=3'], cwd=workspace)
+    return workspace / 'work_dirs' / CONFIG.stem
+
+
+def test_train_writes_checkpoint_log_and_metrics(trained: Path) -> None:
+    # the default work dir is ./work_dirs/<config name>
+    assert (trained / 'iter_3.pth').is_file()
+    assert Path((trained / 'last_checkpoint').read_text().strip()) == trained / 'iter_3.pth'
+    log, = trained.glob('*/*.log')
+    assert 'Iter(train) [3/3]' in log.read_text()
+    records = scalars(trained)
+    assert [r['step'] for r in records if 'loss' in r] == [1, 2, 3]
+    assert all(np.isfinite(r['loss']) for r in records if 'loss' in r)
+    assert any('coco/bbox_mAP' in r for r in records)  # validation at the end
+
+
+def test_cfg_options_override_the_config(trained: Path) -> None:
+    assert not (trained / 'iter_4.pth').exists()  # the config alone trains 4 iterations
+    dumped = (trained / CONFIG.name).read_text()
+    assert 'max_iters=3' in dumped.replace(' ', '')
+
+
+def test_resume_continues_from_the_last_checkpoint(trained: Path, workspace: Path) -> None:
+    work_dir = workspace / 'resumed'
+    work_dir.mkdir()
+    (work_dir / 'iter_3.pth').symlink_to(trained / 'iter_3.pth')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_3.pth'))
+    output = run_tool([sys.executable, str(ROOT / 'tools' / 'train.py'), str(CONFIG),
+                       '--work-dir', str(work_dir), '--resume', '--cfg-options',
+                       'train_cfg.max_iters=5', 'train_cfg.val_interval=5'], cwd=workspace)
+    assert 'resumed epoch: 0, iter: 3' in output
+    assert [r['step'] for r in scalars(work_dir) if 'loss' in r] == [4, 5]
+    saved = torch.load(work_dir / 'iter_5.pth')
+    assert saved['meta']['iter'] == 5
+
+
+def test_test_tool_evaluates_dumps_and_draws(trained: Path, workspace: Path) -> None:
+    out = workspace / 'results.pkl'
+    test_dir = workspace / 'test'
+    run_tool([sys.executable, str(ROOT / 'tools' / 'test.py'), str(CONFIG),
+              str(trained / 'iter_3.pth'), '--work-dir', str(test_dir), '--out', str(out),
+              '--show-dir', 'vis'], cwd=workspace)
+    json_log, = test_dir.glob('*/*.json')
+    metrics = json.loads(json_log.read_text().splitlines()[-1])
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+    with out.open('rb') as file:
+        results = pickle.load(file)
+    assert len(results) == NUM_IMAGES
+    assert sorted(r['img_id'] for r in results) == list(range(1, NUM_IMAGES + 1))
+    assert all(len(r['pred_instances']['bboxes']) > 0 for r in results)  # score_thr=0
+    drawn = sorted(p.name for p in test_dir.glob('*/vis/*.jpg'))
+    assert drawn == [f'{i:04d}.jpg' for i in range(1, NUM_IMAGES + 1)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (bfloat16) path')
+def test_amp_trains_in_bfloat16_on_cpu(workspace: Path) -> None:
+    work_dir = workspace / 'amp'
+    run_tool([sys.executable, str(ROOT / 'tools' / 'train.py'), str(CONFIG), '--amp',
+              '--work-dir', str(work_dir), '--cfg-options', 'train_cfg.max_iters=2',
+              'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2'], cwd=workspace)
+    dumped = (work_dir / CONFIG.name).read_text()
+    assert "type='AmpOptimWrapper'" in dumped and "dtype='bfloat16'" in dumped
+    losses = [r['loss'] for r in scalars(work_dir) if 'loss' in r]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+@pytest.mark.slow
+def test_dist_train_runs_two_cpu_processes(workspace: Path) -> None:
+    work_dir = workspace / 'dist'
+    output = run_tool(['bash', str(ROOT / 'tools' / 'dist_train.sh'), str(CONFIG), '2',
+                       '--work-dir', str(work_dir), '--cfg-options', 'train_cfg.max_iters=2',
+                       'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2'],
+                      cwd=workspace, timeout=180, PORT=str(free_port()))
+    assert 'Distributed training: True' in output
+    assert 'GPU number: 2' in output  # mmengine's name for the world size
+    assert (work_dir / 'iter_2.pth').is_file()
+    assert any('coco/bbox_mAP' in r for r in scalars(work_dir))
+
+
+@pytest.mark.slow
+def test_test_tool_with_flip_tta(trained: Path, workspace: Path) -> None:
+    test_dir = workspace / 'test_tta'
+    run_tool([sys.executable, str(ROOT / 'tools' / 'test.py'), str(CONFIG),
+              str(trained / 'iter_3.pth'), '--work-dir', str(test_dir), '--tta'], cwd=workspace)
+    config, = test_dir.glob('*/vis_data/config.py')
+    assert "type='DetTTAModel'" in config.read_text()
+    assert "type='TestTimeAug'" in config.read_text()
+    json_log, = test_dir.glob('*/*.json')
+    assert 'coco/bbox_mAP' in json.loads(json_log.read_text().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_dist_test_gathers_results_of_two_cpu_processes(trained: Path, workspace: Path) -> None:
+    out = workspace / 'dist_results.pkl'
+    test_dir = workspace / 'dist_test'
+    run_tool(['bash', str(ROOT / 'tools' / 'dist_test.sh'), str(CONFIG),
+              str(trained / 'iter_3.pth'), '2', '--work-dir', str(test_dir), '--out', str(out)],
+             cwd=workspace, timeout=180, PORT=str(free_port()))
+    with out.open('rb') as file:
+        assert sorted(r['img_id'] for r in pickle.load(file)) == list(range(1, NUM_IMAGES + 1))
+    json_log, = test_dir.glob('*/*.json')
+    assert 'coco/bbox_mAP' in json.loads(json_log.read_text().splitlines()[-1])

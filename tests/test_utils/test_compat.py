@@ -1,0 +1,402 @@
+"""Each fix of ``mmdet_centermask.utils.compat`` is needed and works.
+
+Every scenario below runs twice in a fresh interpreter (``run_scenarios``): once with
+``MMDET_CENTERMASK_NO_COMPAT=1``, where it must fail with mmengine's upstream error, and once
+with the fixes, where its results are checked. Subprocesses keep the process-wide patches and
+the distributed process group out of the pytest process.
+"""
+import copy
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import config as config_module
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch import nn
+from torch.utils.data import Dataset
+
+import mmdet_centermask  # noqa: F401 (applies the fixes unless MMDET_CENTERMASK_NO_COMPAT is set)
+from mmdet_centermask.utils.compat import NO_COMPAT_ENV, apply_compat_patches
+
+HERE = Path(__file__).resolve().parent
+TRAIN_ITERS = 3
+RESUMED_ITERS = 5
+
+
+class ToyModel(BaseModel):
+    """Linear regression as an mmengine model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs: torch.Tensor, targets: Optional[torch.Tensor] = None,
+                mode: str = 'tensor') -> object:
+        outputs = self.linear(inputs).squeeze(1)
+        if mode == 'loss':
+            return dict(loss=((outputs - targets)**2).mean())
+        return outputs
+
+
+class ToyDataset(Dataset):
+    """Eight points; ``metainfo`` (saved as ``dataset_meta``) holds a numpy array."""
+
+    metainfo = dict(classes=('low', 'high'), palette=np.array([[0, 0, 255], [255, 0, 0]], np.uint8))
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, index: int) -> dict:
+        return dict(inputs=torch.tensor([index, 1.0]), targets=torch.tensor(index % 2.0))
+
+
+class RecordResumedState(Hook):
+    """Copies what the Runner holds when training (re)starts."""
+
+    def before_train(self, runner: Runner) -> None:
+        self.iter = runner.iter
+        self.weights = copy.deepcopy(runner.model.state_dict())
+        self.optimizer = copy.deepcopy(runner.optim_wrapper.state_dict())
+        self.lr_history = runner.message_hub.get_scalar('train/lr').data[0].tolist()
+        self.numpy_info = runner.message_hub.get_info('numpy_info')
+        self.schedulers = [scheduler.state_dict() for scheduler in runner.param_schedulers]
+
+
+def build_toy_runner(work_dir: Path, max_iters: int, resume: bool, name: str,
+                     hook: Optional[Hook] = None) -> Runner:
+    """An mmengine Runner on the CPU with optimizer momentum, two schedulers and checkpoints."""
+    return Runner(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        experiment_name=name,
+        train_dataloader=dict(dataset=ToyDataset(), batch_size=2, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=True),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
+        param_scheduler=[dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=2),
+                         dict(type='MultiStepLR', milestones=[4], by_epoch=False)],
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=TRAIN_ITERS, by_epoch=False)),
+        custom_hooks=[hook] if hook else None,
+        resume=resume,
+        randomness=dict(seed=0),
+        log_level='WARNING')
+
+
+def tensors_equal(a: object, b: object) -> bool:
+    """Deep equality of nested dicts/lists whose leaves may be tensors."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(tensors_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(tensors_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b
+
+
+def scenario_runner_resume(tmp: Path) -> dict:
+    """Fix 1: a Runner checkpoint is resumed by a new Runner and loaded by mmengine and torch."""
+    from mmengine.runner import load_checkpoint
+
+    first = build_toy_runner(tmp, TRAIN_ITERS, resume=False, name='first')
+    first.message_hub.update_info('numpy_info', np.float32(0.5))
+    first.train()
+    checkpoint_path = tmp / f'iter_{TRAIN_ITERS}.pth'
+    saved = torch.load(checkpoint_path)  # weights-only, as torch >= 2.6 defaults to
+
+    record = RecordResumedState()
+    second = build_toy_runner(tmp, RESUMED_ITERS, resume=True, name='second', hook=record)
+    second.train()
+    model = ToyModel()
+    load_checkpoint(model, str(checkpoint_path), map_location='cpu')
+    return dict(
+        saved_iter=saved['meta']['iter'],
+        resumed_iter=record.iter,
+        final_iter=second.iter,
+        weights_equal_saved=tensors_equal(record.weights, saved['state_dict']),
+        weights_equal_trained=tensors_equal(record.weights, first.model.state_dict()),
+        optimizer_equal_saved=tensors_equal(record.optimizer, saved['optimizer']),
+        has_momentum=bool(record.optimizer['state']),
+        lr_history=record.lr_history,
+        saved_lr_history=first.message_hub.get_scalar('train/lr').data[0].tolist(),
+        numpy_info=float(record.numpy_info),
+        schedulers_equal_saved=record.schedulers == saved['param_schedulers'],
+        dataset_meta_palette=saved['meta']['dataset_meta']['palette'].tolist(),
+        load_checkpoint_equal=tensors_equal(model.state_dict(), saved['state_dict']))
+
+
+class NumpyOnePickler(pickle._Pickler):
+    """Writes numpy's array/scalar reconstructors under their numpy < 2 module name."""
+
+    def save_global(self, obj: object, name: Optional[str] = None) -> None:
+        if getattr(obj, '__module__', None) == 'numpy._core.multiarray':
+            self.write(pickle.GLOBAL + f'numpy.core.multiarray\n{obj.__name__}\n'.encode())
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def scenario_numpy1_checkpoint(tmp: Path) -> dict:
+    """Fix 1: numpy values pickled by numpy 1.x (``numpy.core``) load weights-only."""
+    from mmengine.logging import HistoryBuffer
+
+    history = HistoryBuffer()
+    history.update(0.25)
+    path = tmp / 'numpy1.pth'
+    pickle_module = type(sys)('numpy1_pickle')
+    pickle_module.Pickler = NumpyOnePickler
+    torch.save(dict(history=history, scalar=np.int64(7)), path, pickle_module=pickle_module)
+    assert b'numpy.core.multiarray' in path.read_bytes()
+    loaded = torch.load(path)
+    return dict(history=loaded['history'].data[0].tolist(), scalar=int(loaded['scalar']))
+
+
+def scenario_mmdet_base_config(tmp: Path) -> dict:
+    """Fix 2: an ``mmdet::`` base config resolves without ``pkg_resources``."""
+    from mmengine.config import Config
+
+    config = tmp / 'mmdet_base.py'
+    config.write_text("_base_ = 'mmdet::_base_/default_runtime.py'\nlog_level = 'WARNING'\n")
+    saved = sys.modules.get('pkg_resources')
+    sys.modules['pkg_resources'] = None  # what setuptools >= 82 amounts to: no such module
+    try:
+        cfg = Config.fromfile(config)
+    finally:
+        if saved is None:
+            del sys.modules['pkg_resources']
+        else:
+            sys.modules['pkg_resources'] = saved
+    return dict(default_scope=cfg.default_scope, checkpoint_hook=cfg.default_hooks.checkpoint.type,
+                log_level=cfg.log_level)
+
+
+def scenario_stdlib_import_config(tmp: Path) -> dict:
+    """Fix 3: a classic config that imports ``os`` before ``_base_`` parses as classic."""
+    from mmengine.config import Config
+
+    (tmp / 'base.py').write_text('lr = 0.01\nwork_dir = None\n')
+    config = tmp / 'child.py'
+    config.write_text(
+        "import os\n_base_ = './base.py'\nwork_dir = os.path.join('work_dirs', 'demo')\n")
+    cfg = Config.fromfile(config)
+    return dict(lr=cfg.lr, work_dir=cfg.work_dir)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def set_single_process_dist_env() -> None:
+    """Environment of a one-process ``torchrun`` job."""
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()), RANK='0',
+                      LOCAL_RANK='0', WORLD_SIZE='1')
+
+
+def scenario_dist_init(tmp: Path) -> dict:
+    """Fix 4: mmengine's ``pytorch`` launcher sets up a gloo process group on the CPU."""
+    from mmengine.dist import get_backend, get_world_size, init_dist
+
+    set_single_process_dist_env()
+    init_dist('pytorch', backend='gloo')
+    result = dict(backend=get_backend(), world_size=get_world_size())
+    torch.distributed.destroy_process_group()
+    return result
+
+
+def scenario_ddp_wrap(tmp: Path) -> dict:
+    """Fix 4: the Runner's DDP wrapping (``device_ids=[LOCAL_RANK]``) accepts a CPU model."""
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.optim import OptimWrapper
+
+    set_single_process_dist_env()
+    torch.distributed.init_process_group('gloo')
+    model = MMDistributedDataParallel(module=ToyModel(), device_ids=[0], broadcast_buffers=False)
+    before = model.module.linear.weight.detach().clone()
+    optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    data = dict(inputs=torch.ones(2, 2), targets=torch.zeros(2))
+    losses = model.train_step(data, optim_wrapper)
+    torch.distributed.destroy_process_group()
+    return dict(loss_keys=sorted(losses),
+                weights_changed=not torch.equal(before, model.module.linear.weight))
+
+
+def scenario_cpu_amp(tmp: Path) -> dict:
+    """Fix 5: ``AmpOptimWrapper`` autocasts to bfloat16 and trains on the CPU."""
+    from mmengine.optim import AmpOptimWrapper
+
+    model = ToyModel()
+    optim_wrapper = AmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    before = model.linear.weight.detach().clone()
+    with optim_wrapper.optim_context(model):
+        outputs = model(torch.ones(2, 2))
+    optim_wrapper.update_params(((outputs.float() - 1)**2).mean())
+    reloaded = AmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    reloaded.load_state_dict(optim_wrapper.state_dict())
+    try:
+        AmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), dtype='float16')
+        float16_error = None
+    except ValueError as error:
+        float16_error = str(error)
+    return dict(dtype=str(outputs.dtype), float16_error=float16_error,
+                weights_changed=not torch.equal(before, model.linear.weight))
+
+
+SCENARIOS: Dict[str, Callable[[Path], dict]] = {
+    'runner_resume': scenario_runner_resume,
+    'numpy1_checkpoint': scenario_numpy1_checkpoint,
+    'mmdet_base_config': scenario_mmdet_base_config,
+    'stdlib_import_config': scenario_stdlib_import_config,
+    'dist_init': scenario_dist_init,
+    'ddp_wrap': scenario_ddp_wrap,
+    'cpu_amp': scenario_cpu_amp,
+}
+
+# The error each scenario raises without the fixes (mmengine 0.10.7, torch 2.13, Python 3.11).
+UPSTREAM_ERRORS = {
+    'runner_resume': 'UnpicklingError: Weights only load failed',
+    'numpy1_checkpoint': 'UnpicklingError: Weights only load failed',
+    'mmdet_base_config': 'ModuleNotFoundError: import of pkg_resources halted',
+    'stdlib_import_config': 'ConfigParsingError',
+    'dist_init': "AttributeError: module 'torch._C' has no attribute '_cuda_setDevice'",
+    'ddp_wrap': 'ValueError: DistributedDataParallel device_ids and output_device arguments',
+    'cpu_amp': 'AssertionError: ``AmpOptimizerWrapper`` is only available training on gpu',
+}
+
+
+def run_scenarios(names: List[str], tmp: str) -> Dict[str, dict]:
+    """Run scenarios in this interpreter; a failure becomes ``{'error': 'Type: message'}``."""
+    results = {}
+    for name in names:
+        work_dir = Path(tmp) / name
+        work_dir.mkdir(parents=True)
+        try:
+            results[name] = SCENARIOS[name](work_dir)
+        except Exception as error:  # noqa: BLE001 (the error is the result)
+            results[name] = dict(error=f'{type(error).__name__}: {error}')
+    return results
+
+
+def run_scenarios_in_subprocess(tmp: Path, with_compat: bool) -> Dict[str, dict]:
+    """``run_scenarios`` for all scenarios in a fresh interpreter."""
+    env = {key: value for key, value in os.environ.items() if key != NO_COMPAT_ENV}
+    if not with_compat:
+        env[NO_COMPAT_ENV] = '1'
+    code = (f'import json, sys; sys.path.insert(0, {str(HERE)!r}); import test_compat; '
+            f'print(json.dumps(test_compat.run_scenarios({list(SCENARIOS)!r}, {str(tmp)!r})))')
+    process = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                             timeout=180)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope='module')
+def upstream_results(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, dict]:
+    return run_scenarios_in_subprocess(tmp_path_factory.mktemp('no_compat'), with_compat=False)
+
+
+@pytest.fixture(scope='module')
+def fixed_results(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, dict]:
+    return run_scenarios_in_subprocess(tmp_path_factory.mktemp('compat'), with_compat=True)
+
+
+@pytest.mark.parametrize('name', list(SCENARIOS))
+def test_scenario_fails_without_compat(name: str, upstream_results: Dict[str, dict]) -> None:
+    assert UPSTREAM_ERRORS[name] in upstream_results[name].get('error', 'no error')
+
+
+@pytest.mark.parametrize('name', list(SCENARIOS))
+def test_scenario_passes_with_compat(name: str, fixed_results: Dict[str, dict]) -> None:
+    assert 'error' not in fixed_results[name], fixed_results[name]['error']
+
+
+def test_runner_resume_restores_saved_state(fixed_results: Dict[str, dict]) -> None:
+    result = fixed_results['runner_resume']
+    assert result['saved_iter'] == TRAIN_ITERS
+    assert result['resumed_iter'] == TRAIN_ITERS
+    assert result['final_iter'] == RESUMED_ITERS
+    assert result['weights_equal_saved'] and result['weights_equal_trained']
+    assert result['optimizer_equal_saved'] and result['has_momentum']
+    assert result['lr_history'] == result['saved_lr_history'] == pytest.approx([0.005, 0.01, 0.01])
+    assert result['numpy_info'] == 0.5
+    assert result['schedulers_equal_saved']
+    assert result['dataset_meta_palette'] == [[0, 0, 255], [255, 0, 0]]
+    assert result['load_checkpoint_equal']
+
+
+def test_numpy1_checkpoint_values(fixed_results: Dict[str, dict]) -> None:
+    assert fixed_results['numpy1_checkpoint'] == dict(history=[0.25], scalar=7)
+
+
+def test_mmdet_base_config_values(fixed_results: Dict[str, dict]) -> None:
+    assert fixed_results['mmdet_base_config'] == dict(
+        default_scope='mmdet', checkpoint_hook='CheckpointHook', log_level='WARNING')
+
+
+def test_stdlib_import_config_values(fixed_results: Dict[str, dict]) -> None:
+    assert fixed_results['stdlib_import_config'] == dict(lr=0.01, work_dir='work_dirs/demo')
+
+
+def test_cpu_distributed_values(fixed_results: Dict[str, dict]) -> None:
+    assert fixed_results['dist_init'] == dict(backend='gloo', world_size=1)
+    assert fixed_results['ddp_wrap'] == dict(loss_keys=['loss'], weights_changed=True)
+
+
+def test_cpu_amp_values(fixed_results: Dict[str, dict]) -> None:
+    assert fixed_results['cpu_amp'] == dict(
+        dtype='torch.bfloat16', weights_changed=True,
+        float16_error="mixed precision on the CPU runs in bfloat16, got dtype='float16'")
+
+
+class HistoryBufferAttribute:
+    """Pickles as ``getattr(HistoryBuffer, name)``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self) -> tuple:
+        from mmengine.logging import HistoryBuffer
+
+        return getattr, (HistoryBuffer, self.name)
+
+
+def test_checkpoint_allow_list_resolves_only_statistics(tmp_path: Path) -> None:
+    """The ``getattr`` stand-in resolves HistoryBuffer statistics and nothing else."""
+    from mmengine.logging import HistoryBuffer
+
+    path = tmp_path / 'statistics.pth'
+    torch.save(dict(method=HistoryBufferAttribute('mean')), path)
+    assert torch.load(path)['method'] is HistoryBuffer.mean
+    torch.save(dict(method=HistoryBufferAttribute('__init__')), path)
+    with pytest.raises(pickle.UnpicklingError, match='allows getattr only for HistoryBuffer'):
+        torch.load(path)
+
+
+def test_apply_compat_patches_is_idempotent() -> None:
+    before = (config_module._is_builtin_module, config_module.get_installed_path)
+    apply_compat_patches()
+    assert (config_module._is_builtin_module, config_module.get_installed_path) == before
+
+
+def test_installed_path_of_an_editable_install() -> None:
+    """``get_installed_path`` finds a package installed in editable mode (this checkout is), so
+    pure-Python configs can ``from mmdet_centermask.configs... import *`` under ``read_base``."""
+    from mmengine.utils import package_utils
+
+    assert package_utils.get_installed_path('mmdet-centermask') == str(
+        Path(mmdet_centermask.__file__).parent)
+    assert package_utils.get_installed_path('mmdet') == str(Path(
+        __import__('mmdet').__file__).parent)

@@ -1,0 +1,127 @@
+"""Test (and evaluate) a detector: mmdet 3.3's ``tools/test.py`` command line over mmengine's
+Runner.
+
+Beyond mmdet's tool: ``mmdet_centermask`` is imported first, so our model types resolve in
+configs without ``custom_imports`` and the fixes of :mod:`mmdet_centermask.utils.compat` are
+active (e.g. loading mmengine checkpoints with torch >= 2.6); without CUDA the distributed
+backend is ``gloo``.
+
+Example::
+
+    python tools/test.py CONFIG CHECKPOINT --out results.pkl --show-dir vis
+    tools/dist_test.sh CONFIG CHECKPOINT 8
+"""
+import argparse
+import os
+import os.path as osp
+import warnings
+from copy import deepcopy
+
+import torch
+from mmdet.engine.hooks.utils import trigger_visualization_hook
+from mmdet.evaluation import DumpDetResults
+from mmdet.registry import RUNNERS
+from mmdet.utils import setup_cache_size_limit_of_dynamo
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.runner import Runner
+
+import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+
+
+def parse_args() -> argparse.Namespace:
+    """Parse mmdet's test command line."""
+    parser = argparse.ArgumentParser(description='MMDet test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the file with the evaluation metrics')
+    parser.add_argument('--out', help='dump predictions to a pickle file for offline evaluation')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
+    parser.add_argument('--show-dir', help='where to save the painted images, relative to '
+                        'work_dir/timestamp')
+    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. test_evaluator.metric=bbox '
+                        'key="[a,b]" key="[(a,b),(c,d)]" (no white space)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--tta', action='store_true', help='test with flip test-time augmentation')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error('--out must be a .pkl or .pickle file')
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The config with the command line's overrides, work dir and distributed backend applied.
+
+    Args:
+        args (argparse.Namespace): Parsed command line (``config``, ``launcher``,
+            ``cfg_options``, ``work_dir``).
+
+    Returns:
+        Config: The config for ``Runner.from_cfg``.
+    """
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    # work dir precedence: command line > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not torch.cuda.is_available():
+        # NCCL (the backend of mmdet's default_runtime) needs CUDA
+        cfg.merge_from_dict({'env_cfg.dist_cfg.backend': 'gloo'})
+    return cfg
+
+
+def use_flip_tta(cfg: Config) -> None:
+    """Wrap the model in the config's ``tta_model`` with its ``tta_pipeline``.
+
+    Without them in the config: mmdet's ``DetTTAModel`` (NMS at IoU 0.5, 100 boxes per image)
+    over the test pipeline with and without a horizontal flip.
+    """
+    if 'tta_model' not in cfg:
+        warnings.warn('No tta_model in the config: using DetTTAModel', stacklevel=2)
+        cfg.tta_model = dict(type='DetTTAModel',
+                             tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+    if 'tta_pipeline' not in cfg:
+        warnings.warn("No tta_pipeline in the config: flipping the test pipeline's images",
+                      stacklevel=2)
+        dataset_cfg = cfg.test_dataloader.dataset
+        while 'dataset' in dataset_cfg:  # dataset wrappers
+            dataset_cfg = dataset_cfg.dataset
+        flip_and_pack = dict(
+            type='TestTimeAug',
+            transforms=[[dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+                        [dict(type='PackDetInputs',
+                              meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                         'scale_factor', 'flip', 'flip_direction'))]])
+        cfg.tta_pipeline = deepcopy(dataset_cfg.pipeline)[:-1] + [flip_and_pack]
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+
+
+def main() -> None:
+    """Test the checkpoint as configured."""
+    args = parse_args()
+    setup_cache_size_limit_of_dynamo()
+    cfg = load_config(args)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    if args.tta:
+        use_flip_tta(cfg)
+
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
