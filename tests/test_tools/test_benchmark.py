@@ -1,0 +1,251 @@
+"""``tools/analysis_tools/benchmark.py`` on a tiny input (128x160, R-50 models, one thread).
+
+The tool runs as a subprocess (it sets the thread count and the logger level of its process);
+its parts run in-process on the same models. No test asserts a time.
+"""
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Dict, List
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[2]
+CENTERMASK = str(ROOT / 'configs' / 'centermask' / 'centermask_r50_fpn_1x_coco.py')
+MASK_RCNN = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+FCOS = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head-center-normbbox-centeronreg-giou_1x_coco.py'
+INPUT_SIZE = (128, 160)
+NUM_DETS = 5
+TINY = ['--input-size', *map(str, INPUT_SIZE), '--threads', '1']
+ROW_KEYS = {
+    'config', 'latency_s_median', 'latency_s_min', 'latency_s_max', 'images_per_s',
+    'backbone_neck_s_median', 'box_head_s_median', 'mask_branch_s_median', 'peak_mem_mb',
+    'params_m', 'gflops', 'input_size', 'num_dets', 'threads', 'device', 'num_images',
+    'num_dets_policy', 'box_head_num_dets', 'mask_branch_num_rois', 'flops_error'
+}
+
+
+def load_tool() -> ModuleType:
+    """Import ``tools/analysis_tools/benchmark.py`` as a module."""
+    name = 'tools_analysis_tools_benchmark'
+    spec = importlib.util.spec_from_file_location(
+        name, ROOT / 'tools' / 'analysis_tools' / 'benchmark.py')
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+benchmark = load_tool()
+
+
+def run_benchmark(args: List[str], cwd: Path) -> List[Dict]:
+    """Run the tool with ``--out-json rows.json`` in ``cwd``; return the rows."""
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    command = [sys.executable, str(ROOT / 'tools' / 'analysis_tools' / 'benchmark.py'), *args,
+               '--out-json', 'rows.json']
+    process = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert process.returncode == 0, (process.stdout + process.stderr)[-4000:]
+    return json.loads((cwd / 'rows.json').read_text())
+
+
+@pytest.fixture(scope='module')
+def fp32_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CenterMask, Mask R-CNN and FCOS with 5 fixed detections, ratios to Mask R-CNN."""
+    work_dir = tmp_path_factory.mktemp('benchmark')
+    run_benchmark([CENTERMASK, MASK_RCNN, FCOS, *TINY, '--num-images', '2', '--warmup', '1',
+                   '--num-dets', str(NUM_DETS), '--baseline', MASK_RCNN, '--out-md', 'table.md',
+                   '--out-png', 'stages.png'], work_dir)
+    return work_dir
+
+
+def test_rows_have_every_measurement(fp32_run: Path) -> None:
+    rows = json.loads((fp32_run / 'rows.json').read_text())
+    assert [row['config'] for row in rows] == [CENTERMASK, MASK_RCNN, FCOS]
+    assert [row['model'] for row in rows] == ['CenterMask', 'MaskRCNN', 'FCOS']
+    for row in rows:
+        assert ROW_KEYS <= row.keys()
+        assert row['input_size'] == list(INPUT_SIZE)
+        assert (row['num_images'], row['threads'], row['device'], row['num_dets']) == \
+            (2, 1, 'cpu', NUM_DETS)
+        assert len(row['latencies_s']) == 2
+        assert 0 < row['latency_s_min'] <= row['latency_s_median'] <= row['latency_s_max']
+        assert row['images_per_s'] > 0
+        assert row['backbone_neck_s_median'] > 0 and row['box_head_s_median'] > 0
+        assert row['params_m'] > 10 and row['gflops'] > 0 and row['flops_error'] is None
+        assert row['gflops_backbone_neck'] > 0 and row['gflops_box_head'] > 0
+        assert math.isfinite(row['peak_mem_mb']) and row['peak_mem_mb'] >= 0
+        assert f'same {NUM_DETS} fixed boxes' in row['num_dets_policy']
+    centermask, mask_rcnn, fcos = rows
+    for row in (centermask, mask_rcnn):  # the mask branch received exactly K boxes
+        assert row['mask_branch_num_rois'] == NUM_DETS
+        assert row['mask_branch_s_median'] > 0 and row['gflops_mask_branch'] > 0
+    assert fcos['mask_branch_num_rois'] == 0
+    assert fcos['mask_branch_s_median'] == 0 and fcos['gflops_mask_branch'] == 0
+    # CenterMask's FCOS box head is mmdet's FCOS head: the same FLOPs on the same input
+    assert centermask['gflops_box_head'] == pytest.approx(fcos['gflops_box_head'], rel=1e-3)
+
+
+def test_markdown_table_and_chart(fp32_run: Path) -> None:
+    table = (fp32_run / 'table.md').read_text()
+    rows = [line for line in table.splitlines() if line.startswith('| ')]
+    header, *body = rows
+    assert 'latency ratio' in header
+    assert [row.split(' | ')[0] for row in body] == [
+        '| centermask_r50_fpn_1x_coco', '| mask-rcnn_r50_fpn_1x_coco',
+        '| fcos_r50-caffe_fpn_gn-head-center-normbbox-centeronreg-giou_1x_coco']
+    assert body[1].endswith('| 1.00x | 1.00x | 1.00x |')  # --baseline: Mask R-CNN
+    assert f'same {NUM_DETS} fixed boxes' in table
+    assert (fp32_run / 'stages.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_fp16_checkpoint_and_own_detections(tmp_path: Path) -> None:
+    """``--fp16`` (CPU bfloat16) with ``--num-dets 0``: each mask branch gets its own box head's
+    detections. The CenterMask checkpoint has a classification bias that makes every location
+    a detection (50 after NMS); random weights detect nothing."""
+    model = benchmark.build_model(benchmark.load_config(CENTERMASK), None, 'cpu', seed=0)
+    model.bbox_head.conv_cls.bias.data.fill_(3.0)
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'detecting.pth')
+    rows = run_benchmark([CENTERMASK, MASK_RCNN, *TINY, '--num-images', '1', '--warmup', '0',
+                          '--fp16', '--num-dets', '0', '--checkpoint', 'detecting.pth', 'none'],
+                         tmp_path)
+    centermask, mask_rcnn = rows
+    assert [(row['fp16'], row['num_images']) for row in rows] == [(True, 1), (True, 1)]
+    assert [row['checkpoint'] for row in rows] == ['detecting.pth', None]
+    assert centermask['box_head_num_dets'] == centermask['mask_branch_num_rois'] == 50
+    assert mask_rcnn['box_head_num_dets'] == mask_rcnn['mask_branch_num_rois'] == 0
+    assert 'own box head' in centermask['num_dets_policy']
+
+
+def tiny_batch(model: nn.Module) -> tuple:
+    """The tool's first random image through the model's preprocessor."""
+    image, = benchmark.random_images(1, INPUT_SIZE, seed=0)
+    return benchmark.preprocess(model, image)
+
+
+@pytest.mark.parametrize('config,test_cfg', [
+    (CENTERMASK, dict(bbox=dict(score_thr=0.0, nms_pre=100, max_per_img=10))),
+    (MASK_RCNN, dict(rpn=dict(nms_pre=100, max_per_img=20), rcnn=dict(score_thr=0.0,
+                                                                      max_per_img=10))),
+])
+def test_stages_reproduce_predict(config: str, test_cfg: dict) -> None:
+    """Without fixed boxes the staged run is the detector's ``predict``, output for output
+    (score threshold 0, so that random weights detect; few detections, to be quick)."""
+    cfg = benchmark.load_config(config)
+    cfg.merge_from_dict(dict(model=dict(test_cfg=test_cfg)))
+    model = benchmark.build_model(cfg, None, 'cpu', seed=0)
+    inputs, samples = tiny_batch(model)
+    staged = benchmark.StagedDetector(model, synchronize=lambda: None)
+    with torch.inference_mode():
+        expected = model.predict(inputs, samples, rescale=True)[0].pred_instances
+        predicted, box_results, record = staged(inputs, samples, detections=None)
+    actual = predicted[0].pred_instances
+    assert len(expected) == record.mask_branch_num_rois == 10
+    assert set(actual.keys()) == set(expected.keys())
+    for key in expected.keys():
+        assert torch.equal(actual[key], expected[key]), key
+    assert record.stage_s.keys() == set(benchmark.STAGES)
+
+    fixed = benchmark.fixed_detections(NUM_DETS, INPUT_SIZE, 80, seed=0)
+    with torch.inference_mode():
+        predicted, _, record = staged(
+            inputs, samples, detections=[benchmark.copy_detections(fixed, 'cpu')])
+    actual = predicted[0].pred_instances
+    assert record.mask_branch_num_rois == NUM_DETS
+    assert torch.equal(actual.labels, fixed.labels)
+    assert torch.equal(actual.bboxes, fixed.bboxes)  # scale factor 1
+    assert actual.masks.shape == (NUM_DETS, *INPUT_SIZE)
+
+
+def test_fixed_detections_are_valid_and_shared() -> None:
+    fixed = benchmark.fixed_detections(50, (800, 1216), 80, seed=0)
+    again = benchmark.fixed_detections(50, (800, 1216), 80, seed=0)
+    assert all(torch.equal(fixed[key], again[key]) for key in fixed.keys())
+    x1, y1, x2, y2 = fixed.bboxes.T
+    assert (x1 >= 0).all() and (y1 >= 0).all() and (x2 <= 1216).all() and (y2 <= 800).all()
+    sides = ((x2 - x1) * (y2 - y1)).sqrt()
+    assert sides.min() < 64 and sides.max() > 256  # small to large: every FPN level
+    assert torch.equal(fixed.labels, torch.arange(50) % 80)
+    assert (fixed.scores.diff() < 0).all()
+
+
+def test_detector_family() -> None:
+    families = {}
+    for config in (CENTERMASK, MASK_RCNN, FCOS):
+        cfg = benchmark.load_config(config)
+        model = benchmark.MODELS.build(cfg.model)
+        families[type(model).__name__] = benchmark.detector_family(model)
+    assert families == {'CenterMask': 'single-stage + mask branch', 'MaskRCNN': 'two-stage',
+                        'FCOS': 'single-stage'}
+    with pytest.raises(TypeError, match='not supported'):
+        benchmark.detector_family(nn.Linear(1, 1))
+
+
+def test_drop_pretrained_init() -> None:
+    cfg = benchmark.load_config(MASK_RCNN)
+    assert cfg.model.backbone.init_cfg.type == 'Pretrained'
+    benchmark.drop_pretrained_init(cfg.model)
+    assert cfg.model.backbone.init_cfg is None
+    node = dict(init_cfg=[dict(type='Pretrained', checkpoint='x'), dict(type='Normal')],
+                child=[dict(init_cfg=dict(type='Pretrained', checkpoint='y'))])
+    benchmark.drop_pretrained_init(node)
+    assert node == dict(init_cfg=[dict(type='Normal')], child=[dict(init_cfg=None)])
+
+
+def test_flops_of_a_model_with_slashes_in_module_names() -> None:
+    """VoVNet keeps centermask2's child names (``stem_1/conv``), which the tracer's scope names
+    cannot hold: they are renamed while counting, and restored."""
+    cfg = benchmark.load_config(
+        str(ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'))
+    model = benchmark.build_model(cfg, None, 'cpu', seed=0)
+    names = [name for name, _ in model.named_modules()]
+    assert any('/' in name for name in names)
+    staged = benchmark.StagedDetector(model, synchronize=lambda: None)
+    inputs, samples = tiny_batch(model)
+    fixed = benchmark.fixed_detections(NUM_DETS, INPUT_SIZE, 80, seed=0)
+    flops = benchmark.count_gflops(
+        benchmark.BenchmarkedInference(staged, samples,
+                                       lambda: [benchmark.copy_detections(fixed, 'cpu')]),
+        inputs)
+    assert flops['flops_error'] is None
+    assert all(flops[f'gflops_{part}'] > 0 for part in benchmark.STAGES)
+    assert [name for name, _ in model.named_modules()] == names
+
+
+def test_flops_failure_is_reported_not_raised() -> None:
+
+    class Untraceable(nn.Module):
+
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError('cannot trace this')
+
+    flops = benchmark.count_gflops(Untraceable(), torch.zeros(1))
+    assert math.isnan(flops['gflops']) and math.isnan(flops['gflops_mask_branch'])
+    assert 'cannot trace this' in flops['flops_error']
+
+
+@pytest.mark.skipif(not Path('/proc/self/clear_refs').exists(), reason='Linux /proc only')
+def test_cpu_peak_memory_sees_a_freed_allocation() -> None:
+    before = benchmark.reset_peak_memory('cpu')
+    block = np.ones(64 * 2**20 // 8)  # 64 MB, touched
+    del block
+    assert benchmark.peak_memory('cpu') - before >= 60
+
+
+def test_parse_args_rejects_inconsistent_options() -> None:
+    with pytest.raises(SystemExit):
+        benchmark.parse_args([CENTERMASK, FCOS, '--out-json', 'x', '--checkpoint', 'a.pth'])
+    with pytest.raises(SystemExit):
+        benchmark.parse_args([CENTERMASK, '--out-json', 'x', '--baseline', FCOS])
+    args = benchmark.parse_args([CENTERMASK, '--out-json', 'x'])
+    assert (args.num_dets, args.input_size, args.device, args.fp16) == (50, [800, 1216], 'cpu',
+                                                                        False)
