@@ -1,0 +1,103 @@
+"""Every CenterMask zoo config: carries the SPEC section 3 recipe, builds, trains one step on CPU (finite
+losses, a gradient for every trainable parameter) and predicts on a synthetic batch."""
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import CONFIG_DIR, load_config, make_batch
+
+from mmdet.registry import MODELS
+
+ZOO = sorted(p.name for p in (CONFIG_DIR / 'centermask').glob('*.py'))
+DEMO = sorted(f'demo/{p.name}' for p in (CONFIG_DIR / 'centermask' / 'demo').glob('*.py'))
+SCHEDULES = {  # max iterations and lr steps at 16 images per iteration
+    '1x': (90000, [60000, 80000]),
+    '3x': (270000, [210000, 250000]),
+    '4x': (360000, [300000, 340000]),
+}
+CENTERMASK_SCALES = [(1333, s) for s in range(640, 801, 32)]
+LITE_SCALES = [(1000, 580), (1000, 600)]
+
+
+def _pipeline_scales(pipeline):
+    for step in pipeline:
+        if step['type'] == 'RandomChoiceResize':
+            return [tuple(s) for s in step['scales']]
+        if step['type'] == 'Resize':
+            return [tuple(step['scale'])]
+    raise AssertionError('no resize step')
+
+
+@pytest.mark.parametrize('name', ZOO)
+def test_recipe(name):
+    cfg = load_config(f'centermask/{name}', without_pretrained=False)
+    lite = name.startswith('centermask-lite')
+    schedule = name.rsplit('_', 2)[-2].split('-')[-1]
+    assert (cfg.train_cfg.max_iters, cfg.param_scheduler[1].milestones) == SCHEDULES[schedule]
+    assert cfg.param_scheduler[0] == dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+                                          end=1000)
+    assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 16
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.momentum, optimizer.weight_decay) == \
+        ('SGD', 0.01, 0.9, 0.0001)
+    assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0
+    assert cfg.custom_imports == dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+    train_scales = _pipeline_scales(cfg.train_dataloader.dataset.pipeline)
+    test_scales = _pipeline_scales(cfg.test_dataloader.dataset.pipeline)
+    if lite:
+        assert train_scales == LITE_SCALES and test_scales == [(1000, 600)]
+    elif 'ms' in name:
+        assert train_scales == CENTERMASK_SCALES and test_scales == [(1333, 800)]
+    else:
+        assert train_scales == [(1333, 800)] == test_scales
+    model = cfg.model
+    channels, convs = (128, 2) if lite else (256, 4)
+    assert model.neck.out_channels == model.bbox_head.in_channels == channels
+    assert model.bbox_head.stacked_convs == convs
+    assert model.roi_head.mask_head.num_convs == model.roi_head.mask_iou_head.num_convs == convs
+    assert model.data_preprocessor.mean == [103.53, 116.28, 123.675]
+    assert model.data_preprocessor.std == [1.0, 1.0, 1.0] and not model.data_preprocessor.bgr_to_rgb
+    assert model.test_cfg.bbox.max_per_img == 50 and model.train_cfg.bbox.max_per_img == 100
+    assert model.backbone.norm_cfg.requires_grad is False and model.backbone.norm_eval is True
+    if 'dcn' in name:
+        assert model.backbone.stage_with_dcn == (False, True, True, True)
+
+
+@pytest.mark.parametrize('name', ZOO + DEMO)
+def test_trains_and_predicts(name):
+    cfg = load_config(f'centermask/{name}')
+    num_classes = cfg.model.bbox_head.num_classes
+    # COCO's regress ranges / 4, so that small test images reach every FCOS level
+    cfg.model.bbox_head.regress_ranges = ((-1, 16), (16, 32), (32, 64), (64, 128), (128, 1e8))
+    if cfg.model.backbone.type == 'ResNet':  # frozen BN with zero-initialised gammas cuts the blocks
+        cfg.model.backbone.zero_init_residual = False
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    # Frozen BN without ImageNet statistics lets random activations grow through the backbone until the
+    # attention saturates; batch statistics stand in for the pretrained ones (the BN stays frozen).
+    model.backbone.norm_eval = False
+    model.backbone.train()
+    # relu(scale * distance) passes no gradient to a level scale whose few positives all start with
+    # negative predicted distances: start them positive
+    torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 1.0)
+    data = model.data_preprocessor(
+        make_batch([(256, 352), (224, 288)], [6, 3], num_classes=num_classes,
+                   box_sizes=[12, 28, 56, 110, 300]), True)
+    losses = model(**data, mode='loss')
+    for key, value in losses.items():
+        assert torch.isfinite(value) and value > 0, key
+    sum(losses.values()).backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable
+    assert [n for n, p in trainable if p.grad is None or not p.grad.abs().sum() > 0] == []
+
+    model.eval()
+    torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.0)  # let the untrained head detect
+    with torch.no_grad():
+        results = model(**model.data_preprocessor(
+            make_batch([(256, 352)], [2], num_classes=num_classes, scale=0.5), False), mode='predict')
+    pred = results[0].pred_instances
+    assert 0 < len(pred) <= 50
+    assert pred.masks.shape[1:] == results[0].ori_shape == (512, 704)
