@@ -10,6 +10,7 @@ from .version import __version__
 
 apply_compat_patches()
 
+from .datasets import *  # noqa: E402,F401,F403
 from .engine import *  # noqa: E402,F401,F403
 from .models import *  # noqa: E402,F401,F403
 

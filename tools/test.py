@@ -4,7 +4,8 @@ Runner.
 Beyond mmdet's tool: ``mmdet_centermask`` is imported first, so our model types resolve in
 configs without ``custom_imports`` and the fixes of :mod:`mmdet_centermask.utils.compat` are
 active (e.g. loading mmengine checkpoints with torch >= 2.6); without CUDA the distributed
-backend is ``gloo``.
+backend is ``gloo``; a checkpoint whose keys or shapes differ from the model's is an error
+instead of mmengine's warnings.
 
 Example::
 
@@ -26,6 +27,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.runner import Runner
 
 import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+from mmdet_centermask.utils.checkpoint_check import check_checkpoint_fits
 
 
 def parse_args() -> argparse.Namespace:
@@ -118,6 +120,8 @@ def main() -> None:
         use_flip_tta(cfg)
 
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    # mmengine would only warn and evaluate a mostly random model
+    check_checkpoint_fits(runner.model, args.checkpoint, for_training=False)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     runner.test()

@@ -2,7 +2,9 @@
 
 Beyond mmdet's tool: ``mmdet_centermask`` is imported first, so our model types resolve in
 configs without ``custom_imports`` and the fixes of :mod:`mmdet_centermask.utils.compat` are
-active; without CUDA the distributed backend is ``gloo`` and ``--amp`` autocasts to bfloat16.
+active; without CUDA the distributed backend is ``gloo`` and ``--amp`` autocasts to bfloat16; a
+``load_from`` checkpoint that would fill less than half of the model (another architecture) is an
+error instead of mmengine's warnings.
 
 Example::
 
@@ -21,6 +23,7 @@ from mmengine.device import get_device
 from mmengine.runner import Runner
 
 import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+from mmdet_centermask.utils.checkpoint_check import check_checkpoint_fits
 
 
 def parse_args() -> argparse.Namespace:
@@ -99,6 +102,9 @@ def main() -> None:
         cfg.load_from = args.resume
 
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    if cfg.get('load_from'):
+        # mmengine would only warn and train from a mostly random model
+        check_checkpoint_fits(runner.model, cfg.load_from, for_training=True)
     runner.train()
 
 

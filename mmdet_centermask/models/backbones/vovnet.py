@@ -183,6 +183,7 @@ class VoVNet(BaseModule):
             dcn = dcn.copy()
             dcn.pop('fallback_on_stride', None)
         self.out_indices = tuple(out_indices)
+        self._stage_out_channels = tuple(arch['stage_out_channels'])
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
 
@@ -214,6 +215,12 @@ class VoVNet(BaseModule):
             self.add_module(stage_name, stage)
             self.stage_names.append(stage_name)
         self._freeze_stages()
+
+    @property
+    def out_channels(self) -> Tuple[int, ...]:
+        """Channels of the returned stage outputs, one per ``out_indices`` entry (what the neck's
+        ``in_channels`` must be)."""
+        return tuple(self._stage_out_channels[i] for i in self.out_indices)
 
     def _get_arch(self, arch: Union[str, dict]) -> dict:
         """Look up ``arch`` in :attr:`arch_settings`, or check the keys of a custom one."""

@@ -1,11 +1,28 @@
-from typing import Tuple
+from typing import List, Optional, Tuple
 
-from torch import Tensor
+from torch import Tensor, nn
 
+from mmdet.models.backbones import RegNet, ResNet
 from mmdet.models.detectors import SingleStageDetector
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+
+from ..backbones import VoVNet
+
+
+def backbone_out_channels(backbone: nn.Module) -> Optional[List[int]]:
+    """Channels of a backbone's outputs, or None when they are not known without a forward.
+
+    Known for :class:`VoVNet` and mmdet's ResNet family (ResNet, ResNetV1d, ResNeXt, Res2Net,
+    ResNeSt; not RegNet, whose stage widths follow another rule).
+    """
+    if isinstance(backbone, VoVNet):
+        return list(backbone.out_channels)
+    if isinstance(backbone, ResNet) and not isinstance(backbone, RegNet):
+        return [backbone.base_channels * 2**i * backbone.block.expansion
+                for i in backbone.out_indices]
+    return None
 
 
 @MODELS.register_module()
@@ -34,6 +51,10 @@ class CenterMask(SingleStageDetector):
             ``rcnn``: ``mask_thr_binary``.
         data_preprocessor (dict, optional): ``DetDataPreprocessor`` config.
         init_cfg (dict or list[dict], optional): Initialization config.
+
+    Raises:
+        ValueError: When the three heads disagree on ``num_classes``, or the channels of backbone,
+            neck and heads (or the FPN levels and the FCOS strides) do not fit together.
     """
 
     def __init__(self,
@@ -64,6 +85,7 @@ class CenterMask(SingleStageDetector):
         self.roi_head = MODELS.build(roi_head)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        self._check_channels()
 
     @staticmethod
     def _check_num_classes(bbox_head: ConfigType, roi_head: ConfigType) -> None:
@@ -79,6 +101,37 @@ class CenterMask(SingleStageDetector):
                 + ', '.join(f'{name}={n}' for name, n in counts.items())
                 + '. Set all three to the number of foreground classes of the dataset '
                 '(no background class).')
+
+    def _check_channels(self) -> None:
+        """The neck must take the backbone's output channels, and every head the FPN's channels
+        and levels; otherwise the first forward fails inside a convolution."""
+        errors = []
+        backbone_channels = backbone_out_channels(self.backbone)
+        neck_in_channels = getattr(self.neck, 'in_channels', None)
+        if backbone_channels is not None and neck_in_channels is not None \
+                and list(neck_in_channels) != backbone_channels:
+            errors.append(f'neck.in_channels={list(neck_in_channels)} but the backbone '
+                          f'({type(self.backbone).__name__}, out_indices='
+                          f'{tuple(self.backbone.out_indices)}) outputs {backbone_channels} '
+                          'channels')
+        fpn_channels = getattr(self.neck, 'out_channels', None)
+        if fpn_channels is not None:
+            fpn_readers = {
+                'bbox_head.in_channels': self.bbox_head.in_channels,
+                'roi_head.mask_roi_extractor.out_channels':
+                self.roi_head.mask_roi_extractor.out_channels,
+                'roi_head.mask_head.in_channels': self.roi_head.mask_head.in_channels,
+                'roi_head.mask_iou_head.in_channels': self.roi_head.mask_iou_head.in_channels,
+            }
+            errors += [f'{key}={channels} but neck.out_channels={fpn_channels}'
+                       for key, channels in fpn_readers.items() if channels != fpn_channels]
+        num_levels = getattr(self.neck, 'num_outs', None)
+        strides = list(self.bbox_head.strides)
+        if num_levels is not None and num_levels != len(strides):
+            errors.append(f'neck.num_outs={num_levels} but bbox_head.strides={strides} has '
+                          f'{len(strides)} levels')
+        if errors:
+            raise ValueError('CenterMask config parts do not fit together: ' + '; '.join(errors))
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
         """FCOS losses plus mask and MaskIoU losses on the sampled FCOS

@@ -12,6 +12,14 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 
 
+def covers_image_area(bboxes: Tensor, img_shape: Tuple[int, int]) -> Tensor:
+    """Whether each ``(x1, y1, x2, y2)`` box covers a positive area of an image of shape
+    ``(h, w)``: False for zero-area boxes and boxes entirely outside the image."""
+    h, w = img_shape[:2]
+    x1, y1, x2, y2 = bboxes.unbind(-1)
+    return (x2.clamp(0, w) > x1.clamp(0, w)) & (y2.clamp(0, h) > y1.clamp(0, h))
+
+
 @MODELS.register_module()
 class CenterMaskRoIHead(MaskScoringRoIHead):
     """Mask-only RoI head of `CenterMask <https://arxiv.org/abs/1911.06667>`_.
@@ -104,7 +112,8 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
             rpn_results_list (list[:obj:`InstanceData`]): Training-time FCOS
                 detections of each image (``bboxes``, ``scores``, ``labels``).
             batch_data_samples (list[:obj:`DetDataSample`]): Samples with
-                ``gt_instances`` (``masks`` as polygons or bitmaps).
+                ``gt_instances`` (``masks`` as polygons or bitmaps). Instances
+                whose box covers no area of the image are left out.
 
         Returns:
             dict[str, Tensor]: ``loss_mask`` and ``loss_mask_iou``.
@@ -112,6 +121,12 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
         assert len(rpn_results_list) == len(batch_data_samples)
         batch_gt_instances, batch_gt_instances_ignore, batch_img_metas = \
             unpack_gt_instances(batch_data_samples)
+        # a box without area in the image has nothing to segment (and mmdet's BitmapMasks.crop
+        # returns no mask at all for one beyond the right or bottom border)
+        batch_gt_instances = [
+            gt[covers_image_area(gt.bboxes, meta['img_shape'])]
+            for gt, meta in zip(batch_gt_instances, batch_img_metas)
+        ]
         sampling_results = []
         for i, rpn_results in enumerate(rpn_results_list):
             rpn_results.priors = rpn_results.pop('bboxes')

@@ -1,0 +1,3 @@
+from .loading import CheckedLoadImageFromFile
+
+__all__ = ['CheckedLoadImageFromFile']
