@@ -27,6 +27,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.runner import Runner
 
 import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+from mmdet_centermask.utils import close_process_group
 from mmdet_centermask.utils.checkpoint_check import check_checkpoint_fits
 
 
@@ -125,6 +126,7 @@ def main() -> None:
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     runner.test()
+    close_process_group()
 
 
 if __name__ == '__main__':

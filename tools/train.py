@@ -23,6 +23,7 @@ from mmengine.device import get_device
 from mmengine.runner import Runner
 
 import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+from mmdet_centermask.utils import close_process_group
 from mmdet_centermask.utils.checkpoint_check import check_checkpoint_fits
 
 
@@ -106,6 +107,7 @@ def main() -> None:
         # mmengine would only warn and train from a mostly random model
         check_checkpoint_fits(runner.model, cfg.load_from, for_training=True)
     runner.train()
+    close_process_group()
 
 
 if __name__ == '__main__':

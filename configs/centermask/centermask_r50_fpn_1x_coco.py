@@ -32,3 +32,9 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000))
 log_processor = dict(by_epoch=False)
+custom_hooks = [
+    dict(type='NumClassCheckHook'),  # num_classes of the three heads vs the dataset's classes
+    dict(type='FiniteLossHook'),  # stops at a NaN/inf loss, naming it and what to try
+    dict(type='RNGStateHook'),  # random states in checkpoints: --resume continues exactly
+    dict(type='EvalProgressBarHook'),
+]

@@ -122,7 +122,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def zoo_train_pipeline(load_image: str = 'LoadImageFromFile') -> List[dict]:
+def zoo_train_pipeline(load_image: str = 'CheckedLoadImageFromFile') -> List[dict]:
     """The CenterMask-Lite zoo training pipeline, resizing to 256 x 192 for speed."""
     pipeline = copy.deepcopy(load_config(LITE_CONFIG).train_pipeline)
     assert [t['type'] for t in pipeline] == ['LoadImageFromFile', 'LoadAnnotations',
@@ -298,7 +298,7 @@ def test_broken_image_in_a_training_dataset_raises_instead_of_being_refetched(
         data_root, file_name, error):
     """mmengine's BaseDataset refetches another image only when the pipeline returns None; an
     exception reaches the user (through the DataLoader worker) naming the file."""
-    dataset = coco_dataset(data_root, zoo_train_pipeline('CheckedLoadImageFromFile'),
+    dataset = coco_dataset(data_root, zoo_train_pipeline(),
                            ann_file='broken.json')
     index = {Path(dataset.get_data_info(i)['img_path']).name: i for i in range(len(dataset))}
     with pytest.raises(error, match=file_name):
@@ -308,7 +308,7 @@ def test_broken_image_in_a_training_dataset_raises_instead_of_being_refetched(
 def test_ignore_empty_skips_broken_images_in_training(data_root):
     """With ``ignore_empty=True`` the loader returns None for a broken file and the training dataset
     loads another random image instead (at most ``max_refetch`` times in a row)."""
-    pipeline = zoo_train_pipeline('CheckedLoadImageFromFile')
+    pipeline = zoo_train_pipeline()
     pipeline[0]['ignore_empty'] = True
     dataset = coco_dataset(data_root, pipeline, ann_file='broken.json')
     for i in range(len(dataset)):

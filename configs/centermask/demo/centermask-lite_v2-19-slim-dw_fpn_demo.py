@@ -56,5 +56,4 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=120, max_keep_ckpts=2),
     # scores are sqrt(cls * centerness): 0.5 keeps the confident detections in the pictures
     visualization=dict(type='DetVisualizationHook', draw=False, score_thr=0.5))
-custom_hooks = [dict(type='EvalProgressBarHook')]
 randomness = dict(seed=0)

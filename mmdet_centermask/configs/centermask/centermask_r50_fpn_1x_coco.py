@@ -8,6 +8,10 @@ from mmengine.optim.scheduler import LinearLR, MultiStepLR
 from mmengine.runner.loops import IterBasedTrainLoop, TestLoop, ValLoop
 from torch.optim import SGD
 
+from mmdet.engine.hooks import NumClassCheckHook
+
+from mmdet_centermask.engine import EvalProgressBarHook, FiniteLossHook, RNGStateHook
+
 with read_base():
     from .._base_.datasets.coco_instance import *
     from .._base_.default_runtime import *
@@ -39,3 +43,9 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks.checkpoint.update(dict(by_epoch=False, interval=10000))
 log_processor.update(dict(by_epoch=False))
+custom_hooks = [
+    dict(type=NumClassCheckHook),  # num_classes of the three heads vs the dataset's classes
+    dict(type=FiniteLossHook),  # stops at a NaN/inf loss, naming it and what to try
+    dict(type=RNGStateHook),  # random states in checkpoints: --resume continues exactly
+    dict(type=EvalProgressBarHook),
+]

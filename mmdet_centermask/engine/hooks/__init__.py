@@ -1,3 +1,5 @@
 from .eval_progress_bar_hook import EvalProgressBarHook
+from .finite_loss_hook import FiniteLossHook
+from .rng_state_hook import RNGStateHook
 
-__all__ = ['EvalProgressBarHook']
+__all__ = ['EvalProgressBarHook', 'FiniteLossHook', 'RNGStateHook']

@@ -125,19 +125,20 @@ class AdaptiveRoIExtractor(SingleRoIExtractor):
         assert len(feats) == self.num_inputs, \
             f'expected {self.num_inputs} feature levels, got {len(feats)}'
         target_lvls = self.map_roi_levels(rois, self.roi_img_areas(feats, rois, img_shapes))
-        rois = torch.cat([rois[:, :3], torch.max(rois[:, 3:], rois[:, 1:3])], dim=1)
-        rois = rois.type_as(feats[0])
+        # Pool in float32 also under mixed precision: mmcv's CPU RoIAlign has no bfloat16
+        # kernel, and half-precision RoI coordinates are off by pixels in large images.
+        rois = torch.cat([rois[:, :3], torch.max(rois[:, 3:], rois[:, 1:3])], dim=1).float()
         if roi_scale_factor is not None:
             rois = self.roi_rescale(rois, roi_scale_factor)
-        roi_feats = feats[0].new_zeros(rois.size(0), self.out_channels,
-                                       *self.roi_layers[0].output_size)
+        roi_feats = rois.new_zeros(rois.size(0), self.out_channels,
+                                   *self.roi_layers[0].output_size)
         for i, (feat, roi_layer) in enumerate(zip(feats, self.roi_layers)):
             inds = (target_lvls == i).nonzero(as_tuple=False).squeeze(1)
             if inds.numel() > 0:
-                roi_feats[inds] = roi_layer(feat, rois[inds])
+                roi_feats[inds] = roi_layer(feat.float(), rois[inds])
             else:
                 # Keep unused levels in the graph so that every GPU has the same graph under
                 # distributed training (as in SingleRoIExtractor).
                 roi_feats += sum(
                     param.view(-1)[0] for param in self.parameters()) * 0. + feat.sum() * 0.
-        return roi_feats
+        return roi_feats.to(feats[0].dtype)
