@@ -8,6 +8,7 @@ Runs, each step through the project's own tools so that what the demo shows is w
 
 then prints a summary table of the COCO metrics and where the pictures are.
 """
+
 import argparse
 import json
 import subprocess
@@ -35,15 +36,19 @@ def latest_metrics(test_dir: Path) -> dict:
         record = json.loads(line)
         if any(key.startswith('coco/') for key in record):
             return record
-    print(f'no COCO metrics in {logs[-1]}: the model detected nothing above the score threshold '
-          '(too few iterations?)')
+    print(
+        f'no COCO metrics in {logs[-1]}: the model detected nothing above the score threshold '
+        '(too few iterations?)'
+    )
     return {}
 
 
 def summary_table(metrics: dict) -> str:
     rows = ['| task | ' + ' | '.join(METRIC_NAMES) + ' |', '|---' * (len(METRIC_NAMES) + 1) + '|']
     for task in ('bbox', 'segm'):
-        values = [f"{metrics.get(f'coco/{task}_{name}', float('nan')):.3f}" for name in METRIC_NAMES]
+        values = [
+            f'{metrics.get(f"coco/{task}_{name}", float("nan")):.3f}' for name in METRIC_NAMES
+        ]
         rows.append(f'| {task} | ' + ' | '.join(values) + ' |')
     return '\n'.join(rows)
 
@@ -52,8 +57,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--work-dir', default='work_dirs/centermask_demo')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='passed to train.py and test.py, e.g. train_cfg.max_iters=20')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='passed to train.py and test.py, e.g. train_cfg.max_iters=20',
+    )
     args = parser.parse_args()
 
     work_dir = (ROOT / args.work_dir).resolve()
@@ -65,8 +74,21 @@ def main() -> None:
     train_done = time.time()
     checkpoint = Path((work_dir / 'last_checkpoint').read_text().strip())
     test_dir = work_dir / 'test'
-    run([python, 'tools/test.py', args.config, checkpoint, '--work-dir', test_dir, '--show-dir', 'vis',
-         '--out', work_dir / 'results.pkl', *options])
+    run(
+        [
+            python,
+            'tools/test.py',
+            args.config,
+            checkpoint,
+            '--work-dir',
+            test_dir,
+            '--show-dir',
+            'vis',
+            '--out',
+            work_dir / 'results.pkl',
+            *options,
+        ]
+    )
     end = time.time()
 
     metrics = latest_metrics(test_dir)
@@ -75,8 +97,10 @@ def main() -> None:
     pictures = sorted(test_dir.glob('*/vis/*'))
     print('\n=== CenterMask demo: COCO metrics on the val split ===')
     print(table)
-    print(f'\ntraining {train_done - start:.0f} s, evaluation {end - train_done:.0f} s '
-          f'(checkpoint {checkpoint})')
+    print(
+        f'\ntraining {train_done - start:.0f} s, evaluation {end - train_done:.0f} s '
+        f'(checkpoint {checkpoint})'
+    )
     if pictures:
         print(f'{len(pictures)} pictures of predictions in {pictures[0].parent}, e.g.')
         for picture in pictures[:3]:

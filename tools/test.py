@@ -14,11 +14,9 @@ Example::
 """
 import argparse
 import os
-import os.path as osp
 import warnings
 from copy import deepcopy
 
-import torch
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmdet.registry import RUNNERS
@@ -27,7 +25,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.runner import Runner
 
 import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
-from mmdet_centermask.utils import close_process_group
+from mmdet_centermask.utils import close_process_group, load_tool_config
 from mmdet_centermask.utils.checkpoint_check import check_checkpoint_fits
 
 
@@ -55,31 +53,6 @@ def parse_args() -> argparse.Namespace:
         parser.error('--out must be a .pkl or .pickle file')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
-
-
-def load_config(args: argparse.Namespace) -> Config:
-    """The config with the command line's overrides, work dir and distributed backend applied.
-
-    Args:
-        args (argparse.Namespace): Parsed command line (``config``, ``launcher``,
-            ``cfg_options``, ``work_dir``).
-
-    Returns:
-        Config: The config for ``Runner.from_cfg``.
-    """
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    # work dir precedence: command line > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if not torch.cuda.is_available():
-        # NCCL (the backend of mmdet's default_runtime) needs CUDA
-        cfg.merge_from_dict({'env_cfg.dist_cfg.backend': 'gloo'})
-    return cfg
 
 
 def use_flip_tta(cfg: Config) -> None:
@@ -113,7 +86,7 @@ def main() -> None:
     """Test the checkpoint as configured."""
     args = parse_args()
     setup_cache_size_limit_of_dynamo()
-    cfg = load_config(args)
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

@@ -4,5 +4,9 @@ custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         arch='V-19-slim-dw',
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/vovnet19_ese_slim_dw_detectron2_mmdet.pth')),
-    neck=dict(in_channels=[256, 384, 512]))
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/vovnet19_ese_slim_dw_detectron2_mmdet.pth'
+        ),
+    ),
+    neck=dict(in_channels=[256, 384, 512]),
+)

@@ -1,4 +1,5 @@
-# CenterMask R-50-FPN, 3x: 270k iterations, steps 210k/250k, short side one of 640..800 (step 32), max 1333.
+# CenterMask R-50-FPN, 3x: 270k iterations, steps 210k/250k, short side one of 640..800 (step 32),
+# max 1333.
 _base_ = './centermask_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
 

@@ -5,12 +5,14 @@ the state dict of the target module (built on the meta device, so only names and
 :class:`Conversion` records what did not fit; :meth:`Conversion.checked_state_dict` refuses a
 partial result unless asked for one.
 """
+import argparse
 import functools
 import json
 import os
 import os.path as osp
 import pickle
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -327,3 +329,44 @@ def save_checkpoint(path: str, state_dict: Dict[str, Tensor], meta: dict) -> Non
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     torch.save(dict(meta=meta, state_dict=state_dict), path)
+
+
+def add_partial_arguments(parser: argparse.ArgumentParser) -> None:
+    """The converters' ``--strict`` (default) / ``--allow-partial`` choice."""
+    partial = parser.add_mutually_exclusive_group()
+    partial.add_argument(
+        '--strict',
+        dest='allow_partial',
+        action='store_false',
+        default=False,
+        help='refuse to write a partial checkpoint (default)')
+    partial.add_argument(
+        '--allow-partial',
+        dest='allow_partial',
+        action='store_true',
+        help='write the tensors that fit even if keys are unmapped, unfilled or of other shapes')
+
+
+def run_conversion(convert: Callable[[], Conversion], src: str, dst: str,
+                   allow_partial: bool) -> Optional[Conversion]:
+    """Convert, check and save a checkpoint, printing what was done or what is wrong.
+
+    Args:
+        convert (Callable): Runs the conversion of ``src``.
+        src (str): The source file, for messages and ``meta['converted_from']``.
+        dst (str): Where the mmdet checkpoint is written.
+        allow_partial (bool): Write the tensors that fit even if the conversion is incomplete.
+
+    Returns:
+        Conversion, optional: The conversion, or None when it failed (nothing written).
+    """
+    try:
+        conversion = convert()
+        state_dict = conversion.checked_state_dict(allow_partial)
+    except ConversionError as error:
+        print(f'error: {src}: {error}', file=sys.stderr)
+        return None
+    save_checkpoint(dst, state_dict, dict(conversion.meta, converted_from=osp.basename(src)))
+    print(conversion.summary())
+    print(f'saved {len(state_dict)} tensors to {dst}')
+    return conversion

@@ -1,4 +1,5 @@
 from .compat import apply_compat_patches
 from .dist import close_process_group
+from .tool_config import load_tool_config
 
-__all__ = ['apply_compat_patches', 'close_process_group']
+__all__ = ['apply_compat_patches', 'close_process_group', 'load_tool_config']

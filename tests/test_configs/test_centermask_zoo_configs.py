@@ -1,6 +1,5 @@
-"""Every CenterMask zoo config: carries the SPEC section 3 recipe, builds, trains one step on CPU (finite
-losses, a gradient for every trainable parameter) and predicts on a synthetic batch."""
-from pathlib import Path
+"""Every CenterMask zoo config: carries the SPEC section 3 recipe, builds, trains one step on CPU
+(finite losses, a gradient for every trainable parameter) and predicts on a synthetic batch."""
 
 import pytest
 import torch
@@ -34,12 +33,17 @@ def test_recipe(name):
     lite = name.startswith('centermask-lite')
     schedule = name.rsplit('_', 2)[-2].split('-')[-1]
     assert (cfg.train_cfg.max_iters, cfg.param_scheduler[1].milestones) == SCHEDULES[schedule]
-    assert cfg.param_scheduler[0] == dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-                                          end=1000)
+    assert cfg.param_scheduler[0] == dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000
+    )
     assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 16
     optimizer = cfg.optim_wrapper.optimizer
-    assert (optimizer.type, optimizer.lr, optimizer.momentum, optimizer.weight_decay) == \
-        ('SGD', 0.01, 0.9, 0.0001)
+    assert (optimizer.type, optimizer.lr, optimizer.momentum, optimizer.weight_decay) == (
+        'SGD',
+        0.01,
+        0.9,
+        0.0001,
+    )
     assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0
     assert cfg.custom_imports == dict(imports=['mmdet_centermask'], allow_failed_imports=False)
     train_scales = _pipeline_scales(cfg.train_dataloader.dataset.pipeline)
@@ -69,13 +73,16 @@ def test_trains_and_predicts(name):
     num_classes = cfg.model.bbox_head.num_classes
     # COCO's regress ranges / 4, so that small test images reach every FCOS level
     cfg.model.bbox_head.regress_ranges = ((-1, 16), (16, 32), (32, 64), (64, 128), (128, 1e8))
-    if cfg.model.backbone.type == 'ResNet':  # frozen BN with zero-initialised gammas cuts the blocks
+    if (
+        cfg.model.backbone.type == 'ResNet'
+    ):  # frozen BN with zero-initialised gammas cuts the blocks
         cfg.model.backbone.zero_init_residual = False
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.train()
-    # Frozen BN without ImageNet statistics lets random activations grow through the backbone until the
+    # Frozen BN without ImageNet statistics lets random activations grow through the backbone until
+    # the
     # attention saturates; batch statistics stand in for the pretrained ones (the BN stays frozen).
     model.backbone.norm_eval = False
     model.backbone.train()
@@ -83,8 +90,14 @@ def test_trains_and_predicts(name):
     # negative predicted distances: start them positive
     torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 1.0)
     data = model.data_preprocessor(
-        make_batch([(256, 352), (224, 288)], [6, 3], num_classes=num_classes,
-                   box_sizes=[12, 28, 56, 110, 300]), True)
+        make_batch(
+            [(256, 352), (224, 288)],
+            [6, 3],
+            num_classes=num_classes,
+            box_sizes=[12, 28, 56, 110, 300],
+        ),
+        True,
+    )
     losses = model(**data, mode='loss')
     for key, value in losses.items():
         assert torch.isfinite(value) and value > 0, key
@@ -96,8 +109,12 @@ def test_trains_and_predicts(name):
     model.eval()
     torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.0)  # let the untrained head detect
     with torch.no_grad():
-        results = model(**model.data_preprocessor(
-            make_batch([(256, 352)], [2], num_classes=num_classes, scale=0.5), False), mode='predict')
+        results = model(
+            **model.data_preprocessor(
+                make_batch([(256, 352)], [2], num_classes=num_classes, scale=0.5), False
+            ),
+            mode='predict',
+        )
     pred = results[0].pred_instances
     assert 0 < len(pred) <= 50
     assert pred.masks.shape[1:] == results[0].ori_shape == (512, 704)

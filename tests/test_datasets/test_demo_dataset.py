@@ -1,5 +1,6 @@
-"""The bundled demo data: generated deterministically, loaded by mmdet's CocoDataset through the demo
-config with the right classes, polygon masks and boxes."""
+"""The bundled demo data: generated deterministically, loaded by mmdet's CocoDataset through the
+demo config with the right classes, polygon masks and boxes."""
+
 import json
 import subprocess
 import sys
@@ -19,9 +20,24 @@ CONFIG = 'centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
 def demo_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('demo')
     for out in (root / 'a', root / 'b'):
-        subprocess.run([sys.executable, 'tools/dataset_converters/make_demo_dataset.py', '--out',
-                        str(out), '--num-train', '12', '--num-val', '4', '--seed', '0'],
-                       cwd=REPO_ROOT, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [
+                sys.executable,
+                'tools/dataset_converters/make_demo_dataset.py',
+                '--out',
+                str(out),
+                '--num-train',
+                '12',
+                '--num-val',
+                '4',
+                '--seed',
+                '0',
+            ],
+            cwd=REPO_ROOT,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     return root
 
 
@@ -58,8 +74,9 @@ def test_coco_dataset_loads_classes_masks_and_boxes(demo_root, split):
         boxes = gt.bboxes.tensor if hasattr(gt.bboxes, 'tensor') else gt.bboxes
         assert (boxes[:, 2:] > boxes[:, :2]).all()
         assert boxes[:, 2].max() <= w + 1 and boxes[:, 3].max() <= h + 1
-        # every mask fills its box
+        # every mask fills its box: exactly at the original size (val); after the training resize a
+        # thin part of a mask may vanish from the resized bitmap
         mask_boxes = gt.masks.get_bboxes('hbox').tensor
-        assert np.allclose(mask_boxes.numpy(), boxes.numpy(), atol=2.5)
+        assert np.allclose(mask_boxes.numpy(), boxes.numpy(), atol=1.0 if split == 'val' else 4.0)
         num_instances += len(gt)
     assert num_instances == sum(1 for a in coco['annotations'] if not a['iscrowd'])

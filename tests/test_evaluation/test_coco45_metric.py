@@ -3,12 +3,13 @@
 ``../shared/data/coco45`` holds 45 real COCO images with their official annotations (crowd RLE and
 multi-part polygons included) and the COCO API's fake detections, for which pycocotools 2.0.11 gives
 known stats. The predictions go through the same path as a model's output: ``pred_instances`` with
-xyxy boxes, label indices, scores and bool mask tensors, into the ``val_evaluator`` of our zoo config
-(mmdet's ``CocoMetric``), with mask-score ranking switched off (no ``mask_scores``).
+xyxy boxes, label indices, scores and bool mask tensors, into the ``val_evaluator`` of our zoo
+config (mmdet's ``CocoMetric``), with mask-score ranking switched off (no ``mask_scores``).
 
 Boxes are passed as float64: the fake results sit so close to IoU thresholds that a float32 round
 trip alone moves bbox AP from 0.5461 to 0.5449 (checked with pycocotools on the raw file).
 """
+
 import json
 from pathlib import Path
 
@@ -20,22 +21,61 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 COCO45 = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'coco45'
-CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'centermask' / 'centermask_r50_fpn_1x_coco.py'
+CONFIG = (
+    Path(__file__).resolve().parents[2] / 'configs' / 'centermask' / 'centermask_r50_fpn_1x_coco.py'
+)
 
 # README of the fixture: the 12 COCOeval stats pycocotools 2.0.11 gives for the fake results.
 EXPECTED = {
-    'bbox': [0.5461, 0.7445, 0.6175, 0.5525, 0.5463, 0.5480, 0.4352, 0.5995, 0.6013, 0.6015, 0.5675,
-             0.5697],
-    'segm': [0.3539, 0.5927, 0.3374, 0.3394, 0.3348, 0.3978, 0.2896, 0.4099, 0.4113, 0.4055, 0.3715,
-             0.4131],
+    'bbox': [
+        0.5461,
+        0.7445,
+        0.6175,
+        0.5525,
+        0.5463,
+        0.5480,
+        0.4352,
+        0.5995,
+        0.6013,
+        0.6015,
+        0.5675,
+        0.5697,
+    ],
+    'segm': [
+        0.3539,
+        0.5927,
+        0.3374,
+        0.3394,
+        0.3348,
+        0.3978,
+        0.2896,
+        0.4099,
+        0.4113,
+        0.4055,
+        0.3715,
+        0.4131,
+    ],
 }
-STAT_NAMES = ['mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR@1', 'AR@10', 'AR@100', 'AR_s@100',
-              'AR_m@100', 'AR_l@100']
+STAT_NAMES = [
+    'mAP',
+    'mAP_50',
+    'mAP_75',
+    'mAP_s',
+    'mAP_m',
+    'mAP_l',
+    'AR@1',
+    'AR@10',
+    'AR@100',
+    'AR_s@100',
+    'AR_m@100',
+    'AR_l@100',
+]
 
 pytestmark = pytest.mark.skipif(
     not (COCO45 / 'instances.json').is_file(),
     reason=f'the coco45 fixture is not beside this checkout (looked in {COCO45}); it lives in the '
-    'steering repository\'s shared/data and is present in CI')
+    "steering repository's shared/data and is present in CI",
+)
 
 
 def _data_samples(gt: dict, results: list, metric: str, label_of_cat: dict) -> list:
@@ -50,15 +90,20 @@ def _data_samples(gt: dict, results: list, metric: str, label_of_cat: dict) -> l
         if metric == 'bbox':
             xywh = np.array([d['bbox'] for d in dets], np.float64).reshape(-1, 4)
         else:
-            xywh = np.array([mask_util.toBbox(d['segmentation']) for d in dets], np.float64).reshape(-1, 4)
+            xywh = np.array(
+                [mask_util.toBbox(d['segmentation']) for d in dets], np.float64
+            ).reshape(-1, 4)
         bboxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
         pred = dict(
             bboxes=torch.from_numpy(bboxes.astype(np.float64)),
             scores=torch.tensor([d['score'] for d in dets], dtype=torch.float32),
-            labels=torch.tensor([label_of_cat[d['category_id']] for d in dets], dtype=torch.long))
+            labels=torch.tensor([label_of_cat[d['category_id']] for d in dets], dtype=torch.long),
+        )
         if metric == 'segm':
             masks = [mask_util.decode(d['segmentation']).astype(bool) for d in dets]
-            pred['masks'] = torch.from_numpy(np.stack(masks) if masks else np.zeros((0, h, w), bool))
+            pred['masks'] = torch.from_numpy(
+                np.stack(masks) if masks else np.zeros((0, h, w), bool)
+            )
         samples.append(dict(img_id=img['id'], ori_shape=(h, w), pred_instances=pred))
     return samples
 
@@ -67,8 +112,13 @@ def _evaluate(metric: str, evaluator: dict, tmp_path: Path) -> dict:
     from mmdet.datasets import CocoDataset
     from mmdet.registry import METRICS
 
-    evaluator = dict(evaluator, ann_file=str(COCO45 / 'instances.json'), metric=metric,
-                     backend_args=None, outfile_prefix=str(tmp_path / 'coco45'))
+    evaluator = dict(
+        evaluator,
+        ann_file=str(COCO45 / 'instances.json'),
+        metric=metric,
+        backend_args=None,
+        outfile_prefix=str(tmp_path / 'coco45'),
+    )
     coco_metric = METRICS.build(evaluator)
     coco_metric.dataset_meta = dict(CocoDataset.METAINFO)
     gt = json.loads((COCO45 / 'instances.json').read_text())
@@ -85,6 +135,7 @@ def _pycocotools_stats(results_file: Path, metric: str) -> np.ndarray:
     (segm results without their boxes, so that pycocotools sizes masks by mask area)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
+
     results = json.loads(results_file.read_text())
     if metric == 'segm':
         for result in results:

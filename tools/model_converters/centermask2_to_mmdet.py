@@ -14,14 +14,14 @@ the right shape and every target key must be filled, else nothing is written unl
 in the checkpoint's ``meta``.
 """
 import argparse
-import os.path as osp
 import sys
 from typing import List, Optional
 
 from mmengine.config import Config
 
-from mmdet_centermask.model_converters import (ConversionError, convert_centermask2,
-                                               load_source_state_dict, save_checkpoint)
+from mmdet_centermask.model_converters import (Conversion, add_partial_arguments,
+                                               convert_centermask2, load_source_state_dict,
+                                               run_conversion)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,37 +32,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('dst', help='output mmdet checkpoint')
     parser.add_argument(
         '--config', help='mmdet config whose model is the target (default: inferred)')
-    partial = parser.add_mutually_exclusive_group()
-    partial.add_argument(
-        '--strict',
-        dest='allow_partial',
-        action='store_false',
-        default=False,
-        help='refuse to write a partial checkpoint (default)')
-    partial.add_argument(
-        '--allow-partial',
-        dest='allow_partial',
-        action='store_true',
-        help='write the tensors that fit even if keys are unmapped, unfilled or of other shapes')
+    add_partial_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the conversion; returns the exit status."""
     args = parse_args(argv)
-    try:
-        source = load_source_state_dict(args.src)
+
+    def convert() -> Conversion:
         config = Config.fromfile(args.config) if args.config else None
-        conversion = convert_centermask2(source, config)
-        state_dict = conversion.checked_state_dict(args.allow_partial)
-    except ConversionError as error:
-        print(f'error: {args.src}: {error}', file=sys.stderr)
-        return 1
-    meta = dict(conversion.meta, converted_from=osp.basename(args.src))
-    save_checkpoint(args.dst, state_dict, meta)
-    print(conversion.summary())
-    print(f'saved {len(state_dict)} tensors to {args.dst}')
-    return 0
+        return convert_centermask2(load_source_state_dict(args.src), config)
+
+    return 0 if run_conversion(convert, args.src, args.dst, args.allow_partial) else 1
 
 
 if __name__ == '__main__':

@@ -15,12 +15,11 @@ The output holds bare backbone keys, for
 normalisation the weights expect is printed and stored in the checkpoint's ``meta``.
 """
 import argparse
-import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmdet_centermask.model_converters import (ConversionError, convert_vovnet,
-                                               load_source_state_dict, save_checkpoint)
+from mmdet_centermask.model_converters import (add_partial_arguments, convert_vovnet,
+                                               load_source_state_dict, run_conversion)
 from mmdet_centermask.models import VoVNet
 
 
@@ -35,36 +34,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--arch',
         choices=sorted(VoVNet.arch_settings),
         help='target arch, for sources whose keys cannot tell (default: inferred)')
-    partial = parser.add_mutually_exclusive_group()
-    partial.add_argument(
-        '--strict',
-        dest='allow_partial',
-        action='store_false',
-        default=False,
-        help='refuse to write a partial checkpoint (default)')
-    partial.add_argument(
-        '--allow-partial',
-        dest='allow_partial',
-        action='store_true',
-        help='write the tensors that fit even if keys are unmapped, unfilled or of other shapes')
+    add_partial_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the conversion; returns the exit status."""
     args = parse_args(argv)
-    try:
-        conversion = convert_vovnet(load_source_state_dict(args.src), args.arch)
-        state_dict = conversion.checked_state_dict(args.allow_partial)
-    except ConversionError as error:
-        print(f'error: {args.src}: {error}', file=sys.stderr)
+    conversion = run_conversion(
+        lambda: convert_vovnet(load_source_state_dict(args.src), args.arch), args.src, args.dst,
+        args.allow_partial)
+    if conversion is None:
         return 1
-    meta = dict(conversion.meta, converted_from=osp.basename(args.src))
-    save_checkpoint(args.dst, state_dict, meta)
-    backbone = conversion.meta['backbone']
-    print(f'{conversion.meta["source"]} VoVNet -> {backbone}')
-    print(conversion.summary())
-    print(f'saved {len(state_dict)} tensors to {args.dst}')
+    print(f'{conversion.meta["source"]} VoVNet -> {conversion.meta["backbone"]}')
     return 0
 
 

@@ -1,5 +1,7 @@
-# CenterMask R-50-FPN (SPEC sections 2 and 3; centermask2 Base-CenterMask-ResNet): ResNet -> FPN P3-P7 ->
-# class-aware FCOS (its boxes are the detections) -> Equation 2 RoIAlign on P3-P5 -> SAG-Mask -> MaskIoU.
+# CenterMask R-50-FPN (SPEC sections 2 and 3; centermask2 Base-CenterMask-ResNet): ResNet -> FPN
+# P3-P7 ->
+# class-aware FCOS (its boxes are the detections) -> Equation 2 RoIAlign on P3-P5 -> SAG-Mask ->
+# MaskIoU.
 custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
 
 model = dict(

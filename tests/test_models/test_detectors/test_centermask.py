@@ -1,4 +1,6 @@
-"""The CenterMask detector: loss / predict / tensor modes on a small R-18 model from the R-50 zoo config."""
+"""The CenterMask detector: loss / predict / tensor modes on a small R-18 model from the R-50 zoo
+config."""
+
 import pytest
 import torch
 from helpers import load_config, make_batch
@@ -11,8 +13,14 @@ NUM_CLASSES = 4
 def build_small():
     cfg = load_config('centermask/centermask_r50_fpn_1x_coco.py')
     model_cfg = cfg.model
-    model_cfg.backbone.update(depth=18, style='pytorch', norm_cfg=dict(type='BN', requires_grad=True),
-                              norm_eval=False, frozen_stages=-1, zero_init_residual=False)
+    model_cfg.backbone.update(
+        depth=18,
+        style='pytorch',
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        frozen_stages=-1,
+        zero_init_residual=False,
+    )
     model_cfg.neck.in_channels = [128, 256, 512]
     model_cfg.bbox_head.num_classes = NUM_CLASSES
     # COCO's regress ranges / 4, so that small test images reach every FCOS level
@@ -49,15 +57,23 @@ def test_loss_reaches_every_parameter(model):
     model.train()
     model.zero_grad()
     # one box per FCOS regress range (P3..P7), so that every level scale gets a gradient
-    data = _data(model, True, img_shapes=[(256, 352), (224, 288)], num_gts=[6, 3],
-                 box_sizes=[12, 28, 56, 110, 300])
+    data = _data(
+        model,
+        True,
+        img_shapes=[(256, 352), (224, 288)],
+        num_gts=[6, 3],
+        box_sizes=[12, 28, 56, 110, 300],
+    )
     losses = model(**data, mode='loss')
     assert set(losses) == {'loss_cls', 'loss_bbox', 'loss_centerness', 'loss_mask', 'loss_mask_iou'}
     for name, value in losses.items():
         assert torch.isfinite(value) and value > 0, name
     sum(losses.values()).backward()
-    no_grad = [n for n, p in model.named_parameters()
-               if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    no_grad = [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
     assert no_grad == []
 
 
@@ -74,7 +90,9 @@ def test_bitmap_and_polygon_ground_truth_give_the_same_losses(model):
         assert losses['bitmap'][name] == losses['polygon'][name]
     for name in ('loss_mask', 'loss_mask_iou'):
         assert losses['bitmap'][name] > 0
-        torch.testing.assert_close(losses['bitmap'][name], losses['polygon'][name], rtol=0.1, atol=0)
+        torch.testing.assert_close(
+            losses['bitmap'][name], losses['polygon'][name], rtol=0.1, atol=0
+        )
 
 
 def test_loss_without_ground_truth(model):
@@ -95,8 +113,9 @@ def test_mask_branch_trains_on_top_100_detections(model):
     assert proposal_cfg['max_per_img'] == 100
     proposal_cfg['score_thr'] = 0.0  # an untrained head scores ~0.01: let every point through
     with torch.no_grad():
-        _, dets = model.bbox_head.loss_and_predict(model.extract_feat(data['inputs']),
-                                                   data['data_samples'], proposal_cfg=proposal_cfg)
+        _, dets = model.bbox_head.loss_and_predict(
+            model.extract_feat(data['inputs']), data['data_samples'], proposal_cfg=proposal_cfg
+        )
     assert [len(d) for d in dets] == [100, 100]
 
 
@@ -115,7 +134,7 @@ def test_predict(detecting_model):
         assert pred.bboxes.shape == (n, 4) and pred.labels.max() < NUM_CLASSES
         # boxes are rescaled to the original image (twice the input size here)
         assert pred.bboxes[:, 2].max() <= w + 1e-3 and pred.bboxes[:, 3].max() <= h + 1e-3
-        assert pred.mask_scores.shape == (n, )
+        assert pred.mask_scores.shape == (n,)
 
 
 def test_predict_boxes_are_the_fcos_detections(detecting_model):
@@ -143,8 +162,8 @@ def test_predict_with_no_detections(detecting_model):
     for sample in results:
         h, w = sample.ori_shape
         pred = sample.pred_instances
-        assert pred.bboxes.shape == (0, 4) and pred.scores.shape == (0, )
-        assert pred.masks.shape == (0, h, w) and pred.mask_scores.shape == (0, )
+        assert pred.bboxes.shape == (0, 4) and pred.scores.shape == (0,)
+        assert pred.masks.shape == (0, h, w) and pred.mask_scores.shape == (0,)
 
 
 def test_tensor_mode_and_mask_scores(detecting_model):
@@ -153,12 +172,18 @@ def test_tensor_mode_and_mask_scores(detecting_model):
     model = detecting_model
     data = _data(model, False)
     with torch.no_grad():
-        (cls_scores, bbox_preds, centernesses), (mask_preds, mask_ious) = model(**data, mode='tensor')
+        (cls_scores, bbox_preds, centernesses), (mask_preds, mask_ious) = model(
+            **data, mode='tensor'
+        )
         results = model(**data, mode='predict')
     assert [c.shape[1] for c in cls_scores] == [NUM_CLASSES] * 5
-    assert [b.shape[1] for b in bbox_preds] == [4] * 5 and [c.shape[1] for c in centernesses] == [1] * 5
+    assert [b.shape[1] for b in bbox_preds] == [4] * 5 and [c.shape[1] for c in centernesses] == [
+        1
+    ] * 5
     counts = [len(r.pred_instances) for r in results]
-    assert mask_preds.shape == (sum(counts), NUM_CLASSES, 28, 28) and mask_ious.shape == (sum(counts), )
+    assert mask_preds.shape == (sum(counts), NUM_CLASSES, 28, 28) and mask_ious.shape == (
+        sum(counts),
+    )
     for sample, ious in zip(results, mask_ious.split(counts)):
         pred = sample.pred_instances
         torch.testing.assert_close(pred.mask_scores, pred.scores * ious)

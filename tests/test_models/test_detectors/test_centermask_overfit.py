@@ -1,5 +1,6 @@
 """A small CenterMask overfits a handful of synthetic images: the total loss falls well down and the
 predicted masks overlap the ground truth."""
+
 import numpy as np
 import pytest
 import torch
@@ -14,10 +15,11 @@ pytestmark = pytest.mark.slow
 
 
 def _painted_batch() -> dict:
-    """Four 128x160 images; each object is an ellipse (its polygon mask) painted in its class colour on
-    a grey background, so that what must be learned is visible."""
-    batch = make_batch([(128, 160)] * 4, [3, 2, 3, 2], num_classes=NUM_CLASSES,
-                       box_sizes=[60, 36, 24], seed=3)
+    """Four 128x160 images; each object is an ellipse (its polygon mask) painted in its class
+    colour on a grey background, so that what must be learned is visible."""
+    batch = make_batch(
+        [(128, 160)] * 4, [3, 2, 3, 2], num_classes=NUM_CLASSES, box_sizes=[60, 36, 24], seed=3
+    )
     for image, sample in zip(batch['inputs'], batch['data_samples']):
         image[:] = 128
         masks = sample.gt_instances.masks.to_ndarray().astype(bool)
@@ -28,7 +30,11 @@ def _painted_batch() -> dict:
 
 def test_overfits_a_handful_of_images():
     cfg = load_config('centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py')
-    for head in (cfg.model.bbox_head, cfg.model.roi_head.mask_head, cfg.model.roi_head.mask_iou_head):
+    for head in (
+        cfg.model.bbox_head,
+        cfg.model.roi_head.mask_head,
+        cfg.model.roi_head.mask_iou_head,
+    ):
         head.num_classes = NUM_CLASSES
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
