@@ -4,15 +4,16 @@ Example::
 
     python demo/image_demo.py data/centermask_demo/val/100000.jpg \\
         configs/centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py \\
-        work_dirs/demo/iter_1500.pth --out-dir outputs
+        work_dirs/centermask_demo/iter_360.pth --out-dir outputs
 
-A thin wrapper over mmdet's ``DetInferencer``: the config's ``custom_imports`` registers our models and
-the class names come from the checkpoint's ``dataset_meta``.
+A thin wrapper over mmdet's ``DetInferencer``: the config's ``custom_imports`` registers our models
+and the class names come from the checkpoint's ``dataset_meta``.
 """
 from argparse import ArgumentParser
 from pathlib import Path
 
-import mmdet_centermask  # noqa: F401  (registers the models even for configs without custom_imports)
+# registers the models even for configs without custom_imports
+import mmdet_centermask  # noqa: F401
 from mmdet.apis import DetInferencer
 
 
@@ -27,8 +28,10 @@ def parse_args():
     parser.add_argument('--pred-score-thr', type=float, default=0.5,
                         help='lowest score drawn (CenterMask scores are sqrt(cls * centerness))')
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--save-pred', action='store_true', help='also write the predictions as json')
-    parser.add_argument('--palette', default='none', choices=['coco', 'voc', 'citys', 'random', 'none'])
+    parser.add_argument('--save-pred', action='store_true',
+                        help='also write the predictions as json')
+    parser.add_argument('--palette', default='none',
+                        choices=['coco', 'voc', 'citys', 'random', 'none'])
     return parser.parse_args()
 
 

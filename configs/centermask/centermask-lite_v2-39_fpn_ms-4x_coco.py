@@ -1,7 +1,6 @@
-# CenterMask-Lite V2-39 (SPEC section 3): 128-channel FPN, 2+2 FCOS tower convs, 2-conv SAG-Mask and
-# MaskIoU
-# heads; 4x = 360k iterations, steps 300k/340k; short side 580 or 600 (max 1000) in training,
-# 600/1000 at test.
+# CenterMask-Lite V2-39 (SPEC section 3): 128-channel FPN, 2+2 FCOS tower convs, 2-conv SAG-Mask
+# and MaskIoU heads; 4x = 360k iterations, steps 300k/340k; short side 580 or 600 (max 1000) in
+# training, 600/1000 at test.
 _base_ = './centermask_v2-39_fpn_ms-3x_coco.py'
 custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
 

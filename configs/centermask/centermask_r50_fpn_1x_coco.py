@@ -1,5 +1,5 @@
-# CenterMask R-50-FPN, 1x: 90k iterations at 16 images (8 GPUs x 2), single scale 800 (SPEC section
-# 3).
+# CenterMask R-50-FPN, 1x: 90k iterations at 16 images (8 GPUs x 2), single scale 800
+# (SPEC section 3).
 _base_ = [
     '../_base_/models/centermask_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',

@@ -73,17 +73,15 @@ def test_trains_and_predicts(name):
     num_classes = cfg.model.bbox_head.num_classes
     # COCO's regress ranges / 4, so that small test images reach every FCOS level
     cfg.model.bbox_head.regress_ranges = ((-1, 16), (16, 32), (32, 64), (64, 128), (128, 1e8))
-    if (
-        cfg.model.backbone.type == 'ResNet'
-    ):  # frozen BN with zero-initialised gammas cuts the blocks
+    if cfg.model.backbone.type == 'ResNet':  # frozen BN with zero-initialised gammas cuts blocks
         cfg.model.backbone.zero_init_residual = False
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.train()
-    # Frozen BN without ImageNet statistics lets random activations grow through the backbone until
-    # the
-    # attention saturates; batch statistics stand in for the pretrained ones (the BN stays frozen).
+    # Frozen BN without ImageNet statistics lets random activations grow through the backbone
+    # until the attention saturates; batch statistics stand in for the pretrained ones (the BN
+    # stays frozen).
     model.backbone.norm_eval = False
     model.backbone.train()
     # relu(scale * distance) passes no gradient to a level scale whose few positives all start with
@@ -118,3 +116,31 @@ def test_trains_and_predicts(name):
     pred = results[0].pred_instances
     assert 0 < len(pred) <= 50
     assert pred.masks.shape[1:] == results[0].ori_shape == (512, 704)
+
+
+@pytest.mark.parametrize(
+    'demo, zoo',
+    [
+        (
+            'centermask-lite_v2-19-slim-dw_fpn_demo.py',
+            'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py',
+        ),
+        ('centermask_v2-39_fpn_demo.py', 'centermask_v2-39_fpn_ms-3x_coco.py'),
+    ],
+)
+def test_demo_model_is_its_zoo_model_with_the_demo_classes(demo, zoo):
+    """A demo config changes data, classes, input size and schedule, not the architecture: its model
+    has the zoo model's parameters, shape for shape, once the zoo model gets the demo's classes."""
+    demo_cfg = load_config(f'centermask/demo/{demo}')
+    zoo_cfg = load_config(f'centermask/{zoo}')
+    num_classes = len(demo_cfg.metainfo['classes'])
+    zoo_cfg.model.bbox_head.num_classes = num_classes
+    zoo_cfg.model.roi_head.mask_head.num_classes = num_classes
+    zoo_cfg.model.roi_head.mask_iou_head.num_classes = num_classes
+    shapes = [
+        {name: tuple(value.shape) for name, value in MODELS.build(cfg.model).state_dict().items()}
+        for cfg in (demo_cfg, zoo_cfg)
+    ]
+    assert shapes[0] == shapes[1]
+    assert demo_cfg.model.test_cfg == zoo_cfg.model.test_cfg
+    assert demo_cfg.model.train_cfg == zoo_cfg.model.train_cfg

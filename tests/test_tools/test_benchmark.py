@@ -116,10 +116,11 @@ def test_fp16_checkpoint_and_own_detections(tmp_path: Path) -> None:
     model.bbox_head.conv_cls.bias.data.fill_(3.0)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'detecting.pth')
     rows = run_benchmark([CENTERMASK, MASK_RCNN, *TINY, '--num-images', '1', '--warmup', '0',
-                          '--fp16', '--num-dets', '0', '--checkpoint', 'detecting.pth', 'none'],
-                         tmp_path)
+                          '--fp16', '--channels-last', '--num-dets', '0', '--checkpoint',
+                          'detecting.pth', 'none'], tmp_path)
     centermask, mask_rcnn = rows
-    assert [(row['fp16'], row['num_images']) for row in rows] == [(True, 1), (True, 1)]
+    assert [(row['fp16'], row['channels_last'], row['num_images']) for row in rows] == [
+        (True, True, 1), (True, True, 1)]
     assert [row['checkpoint'] for row in rows] == ['detecting.pth', None]
     assert centermask['box_head_num_dets'] == centermask['mask_branch_num_rois'] == 50
     assert mask_rcnn['box_head_num_dets'] == mask_rcnn['mask_branch_num_rois'] == 0
@@ -164,6 +165,29 @@ def test_stages_reproduce_predict(config: str, test_cfg: dict) -> None:
     assert torch.equal(actual.labels, fixed.labels)
     assert torch.equal(actual.bboxes, fixed.bboxes)  # scale factor 1
     assert actual.masks.shape == (NUM_DETS, *INPUT_SIZE)
+
+
+def test_channels_last_predicts_what_the_default_layout_predicts() -> None:
+    """``--channels-last`` changes the memory layout, not the results: CenterMask-Lite (depthwise
+    convolutions, the layout's main beneficiary) gives the same boxes, scores and masks."""
+    config = str(ROOT / 'configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py')
+    cfg = benchmark.load_config(config)
+    cfg.merge_from_dict(dict(model=dict(test_cfg=dict(bbox=dict(score_thr=0.0, max_per_img=10)))))
+    model = benchmark.build_model(cfg, None, 'cpu', seed=0)
+    inputs, samples = tiny_batch(model)
+    staged = benchmark.StagedDetector(model, synchronize=lambda: None)
+    with torch.inference_mode():
+        expected = staged(inputs, samples, detections=None)[0][0].pred_instances
+        model.to(memory_format=torch.channels_last)
+        actual = staged(inputs.contiguous(memory_format=torch.channels_last), samples,
+                        detections=None)[0][0].pred_instances
+    assert all(param.is_contiguous(memory_format=torch.channels_last)
+               for param in model.parameters() if param.dim() == 4)
+    assert len(expected) == len(actual) == 10
+    torch.testing.assert_close(actual.bboxes, expected.bboxes, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(actual.scores, expected.scores, rtol=1e-4, atol=1e-5)
+    assert torch.equal(actual.labels, expected.labels)
+    assert (actual.masks != expected.masks).float().mean() < 1e-3
 
 
 def test_fixed_detections_are_valid_and_shared() -> None:

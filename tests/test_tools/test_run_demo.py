@@ -37,8 +37,7 @@ def test_main_job_pipeline(tmp_path):
         'train_cfg.max_iters=3',
         'train_cfg.val_interval=3',
         'default_hooks.logger.interval=1',
-        # after 3 iterations nothing scores 0.05 yet: keep every detection so the metrics
-        # exist
+        # after 3 iterations nothing scores 0.05 yet: keep every detection so the metrics exist
         'model.test_cfg.bbox.score_thr=0',
     )
     assert 'Iter(train) [3/3]' in out and 'loss_mask_iou' in out and 'eta' in out

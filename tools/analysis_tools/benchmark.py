@@ -25,6 +25,9 @@ is the largest increase during one run over the memory before it (all models loa
 high-water mark (reset through ``/proc/self/clear_refs``, Linux) on CPU, the allocated peak on CUDA.
 ``--fp16`` autocasts to float16 on CUDA and to bfloat16 on CPU, where the RoI extractors and the
 heads' post-processing stay in float32 (mmcv's CPU RoIAlign and NMS have no bfloat16 kernels).
+``--channels-last`` converts the weights and the input batch to the channels-last memory format
+(oneDNN's native layout on CPU: much faster depthwise convolutions); outputs stay the same up to
+float rounding.
 
 Example::
 
@@ -91,6 +94,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--fp16', action='store_true',
                         help='autocast: bfloat16 on CPU, float16 on CUDA')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='weights and inputs in the channels-last memory format')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs before timing')
     parser.add_argument('--seed', type=int, default=0, help='seed of weights, images and boxes')
     parser.add_argument('--baseline', help='config the ratios refer to (default: the first)')
@@ -466,6 +471,10 @@ class ConfigBenchmark:
         self.synchronize = torch.cuda.synchronize if args.device == 'cuda' else (lambda: None)
         self.staged = StagedDetector(self.model, self.synchronize)
         self.batches = [preprocess(self.model, image) for image in images]
+        if args.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+            self.batches = [(inputs.contiguous(memory_format=torch.channels_last), samples)
+                            for inputs, samples in self.batches]
         if args.fp16 and args.device == 'cpu':
             float32_where_cpu_ops_need_it(self.model)
         self.flops = count_gflops(
@@ -523,6 +532,7 @@ class ConfigBenchmark:
             threads=args.threads,
             device=args.device,
             fp16=args.fp16,
+            channels_last=args.channels_last,
             latency_s_median=statistics.median(latencies),
             latency_s_min=min(latencies),
             latency_s_max=max(latencies),
@@ -557,7 +567,8 @@ def markdown_table(rows: List[dict], baseline: str) -> str:
     lines = [
         f'Input {height}x{width}, {first["num_images"]} images (batch 1) after '
         f'{first["warmup"]} warm-up runs, configs taking turns image by image, '
-        f'{first["threads"]} threads, {first["device"]}{", autocast" if first["fp16"] else ""}; '
+        f'{first["threads"]} threads, {first["device"]}{", autocast" if first["fp16"] else ""}'
+        f'{", channels-last" if first["channels_last"] else ""}; '
         f'medians (the minimum ratio is the one least disturbed by other load); ratios to '
         f'`{reference["name"]}`.',
         '',
@@ -602,7 +613,9 @@ def plot_stages(rows: List[dict], path: str) -> None:
                   else 'own detections')
     axes.set_xlabel('median time per image (ms)')
     figure.suptitle(f'{height}x{width} input, {first["threads"]} threads, {first["device"]}'
-                    f'{" autocast" if first["fp16"] else ""}; {detections} to the mask branches',
+                    f'{" autocast" if first["fp16"] else ""}'
+                    f'{" channels-last" if first["channels_last"] else ""}; '
+                    f'{detections} to the mask branches',
                     fontsize='medium')
     figure.legend(loc='outside lower center', ncols=len(STAGES))
     figure.savefig(path, dpi=100)

@@ -1,9 +1,8 @@
 # CenterMask-Lite V2-19-slim-dw on the bundled demo data
-# (tools/dataset_converters/make_demo_dataset.py),
-# trained from scratch on 2 CPU cores in about 7 minutes. Only data, classes, input size and
-# schedule differ
-# from the zoo config, plus what training without ImageNet weights needs: no Pretrained init and
-# trainable BN.
+# (tools/dataset_converters/make_demo_dataset.py), trained from scratch on 2 CPU cores in about 7
+# minutes: the main job of `make demo`. Only data, classes, input size and schedule (optimiser
+# included) differ from the zoo config, plus what training without ImageNet weights needs: no
+# Pretrained init and trainable BN.
 _base_ = '../centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'
 custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
 
@@ -68,7 +67,9 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-# schedule: about 7 minutes on 2 CPU cores (batch 4, so lr 0.02 is 8x the zoo's lr per image)
+# schedule: about 7 minutes on 2 CPU cores. Training from scratch, AdamW learns the masks within the
+# budget and stays stable; the zoo's SGD diverges at lr 0.02 on this data (the MaskIoU loss
+# explodes after the warmup) and at lr 0.01 has barely started on the masks after 360 iterations.
 max_iters = 360
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
@@ -77,7 +78,10 @@ param_scheduler = [
         type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[290, 340], gamma=0.1
     ),
 ]
-optim_wrapper = dict(optimizer=dict(lr=0.02), clip_grad=dict(max_norm=35, norm_type=2))
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=0.001, weight_decay=0.05),
+    clip_grad=dict(max_norm=35, norm_type=2),
+)
 auto_scale_lr = dict(enable=False, base_batch_size=4)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),

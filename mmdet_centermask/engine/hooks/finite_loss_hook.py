@@ -1,6 +1,7 @@
 import math
 from typing import Optional
 
+import torch
 from mmengine.runner import Runner
 
 from mmdet.engine.hooks import CheckInvalidLossHook
@@ -46,8 +47,8 @@ class FiniteLossHook(CheckInvalidLossHook):
             return
         # the losses first, then their sum ('loss', which mmengine logs first)
         names = sorted(outputs, key=lambda name: name == 'loss')
-        bad = [f'{name}={float(outputs[name])}' for name in names
-               if not math.isfinite(float(outputs[name]))]
+        values = {name: float(torch.as_tensor(outputs[name]).detach()) for name in names}
+        bad = [f'{name}={value}' for name, value in values.items() if not math.isfinite(value)]
         if bad:
             last_checkpoint = runner.message_hub.get_info('last_ckpt')
             saved = (f'the last checkpoint is {last_checkpoint}' if last_checkpoint else
