@@ -116,11 +116,14 @@ def test_fp16_checkpoint_and_own_detections(tmp_path: Path) -> None:
     model.bbox_head.conv_cls.bias.data.fill_(3.0)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'detecting.pth')
     rows = run_benchmark([CENTERMASK, MASK_RCNN, *TINY, '--num-images', '1', '--warmup', '0',
-                          '--fp16', '--channels-last', '--num-dets', '0', '--checkpoint',
-                          'detecting.pth', 'none'], tmp_path)
+                          '--fp16', '--channels-last', '--fuse-conv-bn', '--num-dets', '0',
+                          '--checkpoint', 'detecting.pth', 'none', '--out-md', 'table.md'],
+                         tmp_path)
     centermask, mask_rcnn = rows
-    assert [(row['fp16'], row['channels_last'], row['num_images']) for row in rows] == [
-        (True, True, 1), (True, True, 1)]
+    assert [(row['fp16'], row['channels_last'], row['fuse_conv_bn'], row['num_images'])
+            for row in rows] == [(True, True, True, 1), (True, True, True, 1)]
+    assert '1 threads, cpu, autocast, channels-last, fused conv+BN;' in (
+        tmp_path / 'table.md').read_text()
     assert [row['checkpoint'] for row in rows] == ['detecting.pth', None]
     assert centermask['box_head_num_dets'] == centermask['mask_branch_num_rois'] == 50
     assert mask_rcnn['box_head_num_dets'] == mask_rcnn['mask_branch_num_rois'] == 0
@@ -167,22 +170,39 @@ def test_stages_reproduce_predict(config: str, test_cfg: dict) -> None:
     assert actual.masks.shape == (NUM_DETS, *INPUT_SIZE)
 
 
-def test_channels_last_predicts_what_the_default_layout_predicts() -> None:
-    """``--channels-last`` changes the memory layout, not the results: CenterMask-Lite (depthwise
-    convolutions, the layout's main beneficiary) gives the same boxes, scores and masks."""
-    config = str(ROOT / 'configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py')
-    cfg = benchmark.load_config(config)
-    cfg.merge_from_dict(dict(model=dict(test_cfg=dict(bbox=dict(score_thr=0.0, max_per_img=10)))))
-    model = benchmark.build_model(cfg, None, 'cpu', seed=0)
-    inputs, samples = tiny_batch(model)
-    staged = benchmark.StagedDetector(model, synchronize=lambda: None)
+@pytest.mark.parametrize('option', ['--channels-last', '--fuse-conv-bn'])
+def test_speed_options_predict_what_the_plain_model_predicts(option: str, tmp_path: Path) -> None:
+    """``--channels-last`` and ``--fuse-conv-bn`` change how the convolutions run, not what they
+    compute: CenterMask-Lite (depthwise convolutions, a BN after every backbone convolution),
+    with BN statistics far from the identity, gives the same boxes, scores and masks."""
+    config = tmp_path / 'lite.py'
+    config.write_text(
+        f"_base_ = '{ROOT}/configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'\n"
+        'model = dict(test_cfg=dict(bbox=dict(score_thr=0.0, max_per_img=10)))\n')
+    model = benchmark.build_model(benchmark.load_config(str(config)), None, 'cpu', seed=0)
+    for norm in (module for module in model.modules() if isinstance(module, nn.BatchNorm2d)):
+        norm.running_mean.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.uniform_(-0.2, 0.2)
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'lite.pth')
+    images = benchmark.random_images(1, INPUT_SIZE, seed=0)
+    runs = [
+        benchmark.ConfigBenchmark(
+            str(config), str(tmp_path / 'lite.pth'), images,
+            benchmark.parse_args([str(config), *TINY, '--out-json', 'unused', *options]))
+        for options in ([], [option])
+    ]
     with torch.inference_mode():
-        expected = staged(inputs, samples, detections=None)[0][0].pred_instances
-        model.to(memory_format=torch.channels_last)
-        actual = staged(inputs.contiguous(memory_format=torch.channels_last), samples,
-                        detections=None)[0][0].pred_instances
-    assert all(param.is_contiguous(memory_format=torch.channels_last)
-               for param in model.parameters() if param.dim() == 4)
+        expected, actual = (run.staged(*run.batches[0], detections=None)[0][0].pred_instances
+                            for run in runs)
+    if option == '--channels-last':
+        assert all(param.is_contiguous(memory_format=torch.channels_last)
+                   for param in runs[1].model.parameters() if param.dim() == 4)
+    else:
+        assert not any(isinstance(module, nn.BatchNorm2d) for module in runs[1].model.modules())
+        assert sum(isinstance(module, nn.BatchNorm2d) for module in runs[0].model.modules()) == 22
+    assert runs[1].params_m == runs[0].params_m  # the model's size, counted before fusing
     assert len(expected) == len(actual) == 10
     torch.testing.assert_close(actual.bboxes, expected.bboxes, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(actual.scores, expected.scores, rtol=1e-4, atol=1e-5)

@@ -26,8 +26,9 @@ high-water mark (reset through ``/proc/self/clear_refs``, Linux) on CPU, the all
 ``--fp16`` autocasts to float16 on CUDA and to bfloat16 on CPU, where the RoI extractors and the
 heads' post-processing stay in float32 (mmcv's CPU RoIAlign and NMS have no bfloat16 kernels).
 ``--channels-last`` converts the weights and the input batch to the channels-last memory format
-(oneDNN's native layout on CPU: much faster depthwise convolutions); outputs stay the same up to
-float rounding.
+(oneDNN's native layout on CPU: much faster depthwise convolutions) and ``--fuse-conv-bn`` folds
+every inference-mode BatchNorm into the convolution before it (mmcv's ``fuse_conv_bn``, as in
+mmdet's own benchmark); outputs of both stay the same up to float rounding.
 
 Example::
 
@@ -52,6 +53,7 @@ from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Seq
 
 import numpy as np
 import torch
+from mmcv.cnn import fuse_conv_bn
 from mmengine.analysis import FlopAnalyzer
 from mmengine.config import Config
 from mmengine.hub import get_config
@@ -96,6 +98,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='autocast: bfloat16 on CPU, float16 on CUDA')
     parser.add_argument('--channels-last', action='store_true',
                         help='weights and inputs in the channels-last memory format')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BatchNorm layers into the convolutions before them')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs before timing')
     parser.add_argument('--seed', type=int, default=0, help='seed of weights, images and boxes')
     parser.add_argument('--baseline', help='config the ratios refer to (default: the first)')
@@ -468,6 +472,9 @@ class ConfigBenchmark:
         self.checkpoint = checkpoint
         self.args = args
         self.model = build_model(load_config(config), checkpoint, args.device, args.seed)
+        self.params_m = sum(param.numel() for param in self.model.parameters()) / 1e6
+        if args.fuse_conv_bn:
+            fuse_conv_bn(self.model)
         self.synchronize = torch.cuda.synchronize if args.device == 'cuda' else (lambda: None)
         self.staged = StagedDetector(self.model, self.synchronize)
         self.batches = [preprocess(self.model, image) for image in images]
@@ -533,6 +540,7 @@ class ConfigBenchmark:
             device=args.device,
             fp16=args.fp16,
             channels_last=args.channels_last,
+            fuse_conv_bn=args.fuse_conv_bn,
             latency_s_median=statistics.median(latencies),
             latency_s_min=min(latencies),
             latency_s_max=max(latencies),
@@ -546,7 +554,7 @@ class ConfigBenchmark:
             box_head_num_dets=statistics.median(r.box_head_num_dets for r in records),
             mask_branch_num_rois=statistics.median(r.mask_branch_num_rois for r in records),
             peak_mem_mb=max(self.peak_mems_mb),
-            params_m=sum(param.numel() for param in self.model.parameters()) / 1e6,
+            params_m=self.params_m,
             **self.flops)
         return row
 
@@ -558,6 +566,13 @@ def ratio(value: float, reference: float) -> str:
     return f'{value / reference:.2f}x'
 
 
+def run_settings(row: dict) -> str:
+    """Threads, device and speed options of a row, e.g. ``2 threads, cpu, channels-last``."""
+    options = dict(fp16='autocast', channels_last='channels-last', fuse_conv_bn='fused conv+BN')
+    return ', '.join([f'{row["threads"]} threads', row['device'],
+                      *(name for key, name in options.items() if row[key])])
+
+
 def markdown_table(rows: List[dict], baseline: str) -> str:
     """The rows as a Markdown table with ratios to the baseline row, under a settings line and
     the detection count policy."""
@@ -567,8 +582,7 @@ def markdown_table(rows: List[dict], baseline: str) -> str:
     lines = [
         f'Input {height}x{width}, {first["num_images"]} images (batch 1) after '
         f'{first["warmup"]} warm-up runs, configs taking turns image by image, '
-        f'{first["threads"]} threads, {first["device"]}{", autocast" if first["fp16"] else ""}'
-        f'{", channels-last" if first["channels_last"] else ""}; '
+        f'{run_settings(first)}; '
         f'medians (the minimum ratio is the one least disturbed by other load); ratios to '
         f'`{reference["name"]}`.',
         '',
@@ -612,9 +626,8 @@ def plot_stages(rows: List[dict], path: str) -> None:
     detections = (f'{first["num_dets"]} fixed detections' if first['num_dets']
                   else 'own detections')
     axes.set_xlabel('median time per image (ms)')
-    figure.suptitle(f'{height}x{width} input, {first["threads"]} threads, {first["device"]}'
-                    f'{" autocast" if first["fp16"] else ""}'
-                    f'{" channels-last" if first["channels_last"] else ""}; '
+    figure.suptitle(f'{height}x{width} input, '
+                    f'{run_settings(first)}; '
                     f'{detections} to the mask branches',
                     fontsize='medium')
     figure.legend(loc='outside lower center', ncols=len(STAGES))
