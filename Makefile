@@ -1,8 +1,13 @@
 # The two quick-start commands (README): `make demo` and `make test`. Both set up .venv first.
-# `make benchmark`: the README's speed table (inference side by side with mmdet's own models).
+# `make benchmark [BENCH_OPTS="--channels-last --fuse-conv-bn"]`: the README's speed tables
+# (inference side by side with mmdet's own models), written to work_dirs/benchmark/.
 PYTHON := .venv/bin/python
-BENCH := $(PYTHON) tools/analysis_tools/benchmark.py
-BENCH_DIR := work_dirs/benchmark
+BENCH_OPTS :=
+space := $() $()
+BENCH_TAG := $(subst $(space),_,$(strip $(patsubst --%,%,$(BENCH_OPTS))))
+BENCH_DIR := work_dirs/benchmark/$(or $(BENCH_TAG),default)
+BENCH := $(PYTHON) tools/analysis_tools/benchmark.py --num-dets 50 --threads 2 --num-images 10 \
+	$(BENCH_OPTS)
 MASK_RCNN := mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py
 
 .PHONY: setup demo test benchmark
@@ -21,12 +26,10 @@ benchmark: setup
 	$(BENCH) $(MASK_RCNN) mmdet::ms_rcnn/ms-rcnn_r50_fpn_1x_coco.py \
 		configs/centermask/centermask_r50_fpn_1x_coco.py \
 		mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py \
-		configs/centermask/centermask_v2-39_fpn_ms-3x_coco.py \
-		--input-size 800 1216 --num-dets 50 --threads 2 --num-images 10 \
+		configs/centermask/centermask_v2-39_fpn_ms-3x_coco.py --input-size 800 1216 \
 		--out-json $(BENCH_DIR)/800x1216.json --out-md $(BENCH_DIR)/800x1216.md \
 		--out-png $(BENCH_DIR)/800x1216.png
 	$(BENCH) $(MASK_RCNN) configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py \
-		configs/centermask/centermask-lite_v2-39_fpn_ms-4x_coco.py \
-		--input-size 600 1000 --num-dets 50 --threads 2 --num-images 10 \
+		configs/centermask/centermask-lite_v2-39_fpn_ms-4x_coco.py --input-size 600 1000 \
 		--out-json $(BENCH_DIR)/600x1000.json --out-md $(BENCH_DIR)/600x1000.md \
 		--out-png $(BENCH_DIR)/600x1000.png
