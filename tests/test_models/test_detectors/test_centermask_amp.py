@@ -26,18 +26,32 @@ def bfloat16_autocast() -> torch.autocast:
 
 
 def assert_relatively_close(actual: torch.Tensor, expected: torch.Tensor,
-                            tolerance: float = 0.05) -> None:
-    """Max abs difference within ``tolerance`` of the largest magnitude (bfloat16 keeps 8 bits)."""
+                            tolerance: float = 0.1) -> None:
+    """The difference within ``tolerance`` of the float32 values, in L2 norm. bfloat16 keeps 8
+    bits and the rounding errors add up over the layers: the random R-18 FPN features differ by
+    4-5%, the FCOS outputs by 5-10%; a single element may stray further."""
     assert actual.shape == expected.shape
-    error = (actual.float() - expected).abs().max()
-    assert error <= tolerance * expected.abs().max(), (error, expected.abs().max())
+    error = (actual.float() - expected).norm()
+    assert error <= tolerance * expected.norm(), (error, expected.norm())
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def model() -> torch.nn.Module:
-    """The small R-18 CenterMask, with its classification prior bias at 0 so that it detects."""
+    """The small R-18 CenterMask, with its classification prior bias at 0 so that it detects, and
+    BN statistics of its own features (random weights with the default statistics give features
+    that vanish or explode layer by layer, where relative bfloat16 errors mean nothing). A new one
+    per test: a training step moves the statistics."""
     model = build_small()
     torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.0)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average: one pass sets the batch statistics
+    model.train()
+    with torch.no_grad():
+        model.extract_feat(_data(model, False, img_shapes=[(256, 352), (224, 288)])['inputs'])
+    for norm in norms:
+        norm.momentum = 0.1
     return model
 
 
