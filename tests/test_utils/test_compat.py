@@ -277,6 +277,9 @@ UPSTREAM_ERRORS = {
 }
 
 
+SCENARIO_TIMEOUT_S = 180
+
+
 def run_scenarios(names: List[str], tmp: str) -> Dict[str, dict]:
     """Run scenarios in this interpreter; a failure becomes ``{'error': 'Type: message'}``."""
     results = {}
@@ -291,16 +294,32 @@ def run_scenarios(names: List[str], tmp: str) -> Dict[str, dict]:
 
 
 def run_scenarios_in_subprocess(tmp: Path, with_compat: bool) -> Dict[str, dict]:
-    """``run_scenarios`` for all scenarios in a fresh interpreter."""
+    """``run_scenarios`` for every scenario, each in a fresh interpreter of its own, all at once:
+    no process group or patch outlives its scenario, and one that hangs fails alone."""
     env = {key: value for key, value in os.environ.items() if key != NO_COMPAT_ENV}
     if not with_compat:
         env[NO_COMPAT_ENV] = '1'
-    code = (f'import json, sys; sys.path.insert(0, {str(HERE)!r}); import test_compat; '
-            f'print(json.dumps(test_compat.run_scenarios({list(SCENARIOS)!r}, {str(tmp)!r})))')
-    process = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
-                             timeout=180)
-    assert process.returncode == 0, process.stderr[-3000:]
-    return json.loads(process.stdout.strip().splitlines()[-1])
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, '-c',
+             f'import json, sys; sys.path.insert(0, {str(HERE)!r}); import test_compat; '
+             f'print(json.dumps(test_compat.run_scenarios([{name!r}], {str(tmp)!r})))'],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in SCENARIOS
+    }
+    results = {}
+    for name, process in processes.items():
+        try:
+            stdout, stderr = process.communicate(timeout=SCENARIO_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stderr = process.communicate()[1]
+            results[name] = dict(error=f'TimeoutExpired: no result after {SCENARIO_TIMEOUT_S} s: '
+                                 f'{stderr[-2000:]}')
+            continue
+        assert process.returncode == 0, stderr[-3000:]
+        results.update(json.loads(stdout.strip().splitlines()[-1]))
+    return results
 
 
 @pytest.fixture(scope='module')
