@@ -16,7 +16,7 @@ model = dict(
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomChoiceResize', scales=[(1000, 580), (1000, 600)], keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')

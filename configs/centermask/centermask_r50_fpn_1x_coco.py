@@ -1,5 +1,5 @@
-# CenterMask R-50-FPN, 1x: 90k iterations at 16 images (8 GPUs x 2), single scale 800
-# (SPEC section 3).
+# CenterMask R-50-FPN, 1x: 90k iterations at 16 images (8 GPUs x 2), centermask2's base recipe
+# (Base-CenterMask-ResNet.yaml): short side one of 640..800 (step 32), max 1333, h-flip.
 _base_ = [
     '../_base_/models/centermask_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
@@ -7,7 +7,22 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
 
-train_dataloader = dict(batch_size=2, sampler=dict(type='InfiniteSampler', shuffle=True))
+# polygons stay polygons (centermask2's mask and MaskIoU targets); an image with RLE masks on
+# non-crowd instances falls back to bitmaps (LoadPolygonAnnotations)
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='RandomChoiceResize',
+        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
+        keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+train_dataloader = dict(
+    batch_size=2,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(pipeline=train_pipeline))
 
 max_iters = 90000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10000)

@@ -237,14 +237,14 @@ def _mask_head_config(source: Dict[str, Tensor]) -> dict:
 
 
 def _mask_iou_head_config(source: Dict[str, Tensor]) -> dict:
-    """mmdet :class:`MaskIoUHead` config of centermask2's MaskIoU head keys."""
+    """:class:`CenterMaskIoUHead` config of centermask2's MaskIoU head keys."""
     keys = list(source)
     first_conv = _shape(source, MASK_IOU_HEAD_PREFIX + 'maskiou_fcn1.weight')
     first_fc = _shape(source, MASK_IOU_HEAD_PREFIX + 'maskiou_fc1.weight')
     # The last conv halves the RoI size: fc1 takes conv_out_channels * (roi_feat_size / 2) ** 2.
     pooled_size = math.isqrt(first_fc[1] // first_conv[0])
     return dict(
-        type='MaskIoUHead',
+        type='CenterMaskIoUHead',
         num_convs=max(_levels(keys, re.escape(MASK_IOU_HEAD_PREFIX) + r'maskiou_fcn(\d+)\.')),
         num_fcs=max(_levels(keys, re.escape(MASK_IOU_HEAD_PREFIX) + r'maskiou_fc(\d+)\.')),
         roi_feat_size=2 * pooled_size,

@@ -125,7 +125,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def zoo_train_pipeline(load_image: str = 'CheckedLoadImageFromFile') -> List[dict]:
     """The CenterMask-Lite zoo training pipeline, resizing to 256 x 192 for speed."""
     pipeline = copy.deepcopy(load_config(LITE_CONFIG).train_pipeline)
-    assert [t['type'] for t in pipeline] == ['LoadImageFromFile', 'LoadAnnotations',
+    assert [t['type'] for t in pipeline] == ['LoadImageFromFile', 'LoadPolygonAnnotations',
                                              'RandomChoiceResize', 'RandomFlip', 'PackDetInputs']
     pipeline[0]['type'] = load_image
     pipeline[2]['scales'] = [(256, 192)]
@@ -239,6 +239,31 @@ def test_rle_masks_are_ignored_when_poly2mask_is_false(data_root):
     assert results['gt_ignore_flags'].tolist() == [False, True, True, True]
 
 
+def test_polygon_loading_falls_back_to_bitmaps_only_for_kept_rle_masks(data_root):
+    """LoadPolygonAnnotations (the zoo pipelines): polygons stay PolygonMasks (centermask2's
+    targets) unless a kept instance has an RLE mask; then the image's masks are bitmaps, as
+    with mmdet's default, and no instance is lost. A crowd RLE alone keeps the polygon path."""
+    load = [TRANSFORMS.build(dict(type='LoadImageFromFile')),
+            TRANSFORMS.build(dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True))]
+    dataset = coco_dataset(data_root, load)
+    with_rle, polygons_only = items_by_id(dataset, [2, 4])
+    assert type(with_rle['gt_masks']).__name__ == 'BitmapMasks'
+    assert with_rle['gt_masks'].areas.tolist() == MASK_IMAGE_AREAS + [CROWD_AREA]
+    assert with_rle['gt_ignore_flags'].tolist() == [False, False, False, True]
+    assert type(polygons_only['gt_masks']).__name__ == 'PolygonMasks'
+    assert polygons_only['gt_masks'].areas.tolist() == [60 * 50]
+    crowd_only = copy.deepcopy(dataset.get_data_info(dataset_index(dataset, 2)))
+    crowd_only['instances'] = [crowd_only['instances'][0], crowd_only['instances'][3]]
+    results = load[1](load[0](crowd_only))
+    assert type(results['gt_masks']).__name__ == 'PolygonMasks'
+    assert results['gt_masks'].areas[0] == 2500 and results['gt_ignore_flags'].tolist() == [
+        False, True]
+
+
+def dataset_index(dataset, image_id: int) -> int:
+    return next(i for i in range(len(dataset)) if dataset.get_data_info(i)['img_id'] == image_id)
+
+
 def test_mixed_mask_formats_and_image_modes_train_a_step_with_finite_losses(data_root, model):
     """Polygons, RLE, a crowd region, dropped and clipped boxes, a grayscale and an RGBA image in
     one batch."""
@@ -256,6 +281,9 @@ def test_coco45_crowd_rle_and_multi_part_polygons_train_a_step():
     dataset = coco_dataset(COCO45, zoo_train_pipeline(), img_dir='images/', classes=None)
     items = items_by_id(dataset, [257, 357, 544, 564])
     assert [len(item['data_samples'].ignored_instances) for item in items] == [1, 1, 1, 1]
+    # COCO's crowd regions are RLE but ignored: the images keep centermask2's polygon path
+    assert all(type(item['data_samples'].gt_instances.masks).__name__ == 'PolygonMasks'
+               for item in items)
     losses = train_step(build_lite_model(80), items)
     for name in LOSSES:
         assert np.isfinite(losses[name]) and losses[name] > 0, name

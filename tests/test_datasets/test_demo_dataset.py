@@ -11,7 +11,7 @@ import pytest
 from helpers import REPO_ROOT, load_config
 
 from mmdet.registry import DATASETS
-from mmdet.structures.mask import BitmapMasks
+from mmdet.structures.mask import BitmapMasks, PolygonMasks
 
 CONFIG = 'centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
 
@@ -67,9 +67,11 @@ def test_coco_dataset_loads_classes_masks_and_boxes(demo_root, split):
         gt = sample.gt_instances
         # the test pipeline loads the annotations after the resize, at the original size
         h, w = sample.img_shape if split == 'train' else sample.ori_shape
-        # the zoo pipeline's LoadAnnotations rasterises the polygons (poly2mask=True)
-        assert isinstance(gt.masks, BitmapMasks) and len(gt.masks) == len(gt) > 0
-        assert gt.masks.masks.shape[1:] == (h, w)
+        # the training pipeline keeps the polygons (LoadPolygonAnnotations), the test pipeline's
+        # LoadAnnotations rasterises them
+        mask_type = PolygonMasks if split == 'train' else BitmapMasks
+        assert isinstance(gt.masks, mask_type) and len(gt.masks) == len(gt) > 0
+        assert (gt.masks.height, gt.masks.width) == (h, w)
         assert gt.labels.min() >= 0 and gt.labels.max() < 5
         boxes = gt.bboxes.tensor if hasattr(gt.bboxes, 'tensor') else gt.bboxes
         assert (boxes[:, 2:] > boxes[:, :2]).all()

@@ -10,16 +10,17 @@ the source state dicts (``torch.nn.functional`` only, no VoVNet class).
 """
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 import torch
 import torch.nn.functional as F
+from centermask2_layout import (BOTTOM_UP, DETECTRON2_MEAN, FCOS, MASK, MASKIOU, random_values,
+                                to_centermask2)
 from helpers import load_config
 from mmcv.ops import modulated_deform_conv2d
 from torch import Tensor, nn
@@ -36,11 +37,6 @@ DCN_CONFIG = 'centermask/centermask_v2-39-dcn_fpn_ms-3x_coco.py'
 R50_CONFIG = 'centermask/centermask_r50_fpn_ms-3x_coco.py'
 IMAGE_SIZE = (67, 93)  # odd sizes exercise the ceil-mode pooling
 SMALL_IMAGE_SIZE = (35, 45)  # for the deep archs, to save time
-FCOS = 'proposal_generator.fcos_head.'
-MASK = 'roi_heads.mask_head.'
-MASKIOU = 'roi_heads.maskiou_head.'
-BOTTOM_UP = 'backbone.bottom_up.'
-DETECTRON2_MEAN = [103.53, 116.28, 123.675]
 # timm's ``model_cfgs``: stem channels, stage conv channels, stage out channels, convs per block,
 # blocks per stage, depthwise.
 TIMM_SPECS = {
@@ -56,89 +52,6 @@ TIMM_SPECS = {
 # ---------------------------------------------------------------------------------------------
 # Source checkpoints
 # ---------------------------------------------------------------------------------------------
-
-
-def random_values(state: Dict[str, Tensor], seed: int) -> Dict[str, Tensor]:
-    """Random values of plausible scale for every tensor (BN statistics included) of a state
-    dict, which may live on the meta device."""
-    generator = torch.Generator().manual_seed(seed)
-
-    def rand(shape: torch.Size) -> Tensor:
-        return torch.rand(shape, generator=generator)
-
-    out = {}
-    for key, value in state.items():
-        if key.endswith('num_batches_tracked'):
-            out[key] = torch.tensor(0)
-        elif value.dim() >= 2:
-            fan_in = value[0].numel()
-            out[key] = torch.randn(value.shape, generator=generator) * (2 / fan_in)**0.5
-        elif key.endswith(('running_mean', 'bias')):
-            out[key] = (rand(value.shape) - 0.5) * 0.2
-        else:  # norm weights, running variances, FCOS scales
-            out[key] = rand(value.shape) + 0.5
-    return out
-
-
-def _res(match: re.Match) -> str:
-    return f'{BOTTOM_UP}res{int(match[1]) + 1}.{match[2]}'
-
-
-# Our mmdet keys -> centermask2 keys; the first matching pattern wins.
-TO_CENTERMASK2: List[Tuple[str, Callable[[re.Match], str]]] = [
-    (r'backbone\.(.+)/conv\.conv_offset\.(\w+)', lambda m: f'{BOTTOM_UP}{m[1]}/conv_offset.{m[2]}'),
-    (r'backbone\.((stem|stage\d)\..+)', lambda m: f'{BOTTOM_UP}{m[1]}'),
-    (r'backbone\.conv1\.weight', lambda m: f'{BOTTOM_UP}stem.conv1.weight'),
-    (r'backbone\.bn1\.(\w+)', lambda m: f'{BOTTOM_UP}stem.conv1.norm.{m[1]}'),
-    (r'backbone\.layer(\d)\.(\d+)\.conv(\d)\.weight', lambda m: f'{_res(m)}.conv{m[3]}.weight'),
-    (r'backbone\.layer(\d)\.(\d+)\.bn(\d)\.(\w+)', lambda m: f'{_res(m)}.conv{m[3]}.norm.{m[4]}'),
-    (r'backbone\.layer(\d)\.(\d+)\.downsample\.0\.weight', lambda m: f'{_res(m)}.shortcut.weight'),
-    (r'backbone\.layer(\d)\.(\d+)\.downsample\.1\.(\w+)',
-     lambda m: f'{_res(m)}.shortcut.norm.{m[3]}'),
-    (r'neck\.lateral_convs\.(\d)\.conv\.(\w+)',
-     lambda m: f'backbone.fpn_lateral{int(m[1]) + 3}.{m[2]}'),
-    (r'neck\.fpn_convs\.([012])\.conv\.(\w+)',
-     lambda m: f'backbone.fpn_output{int(m[1]) + 3}.{m[2]}'),
-    (r'neck\.fpn_convs\.([34])\.conv\.(\w+)',
-     lambda m: f'backbone.top_block.p{int(m[1]) + 3}.{m[2]}'),
-    (r'bbox_head\.(cls|reg)_convs\.(\d)\.(conv|gn)\.(\w+)',
-     lambda m: f'{FCOS}{"cls" if m[1] == "cls" else "bbox"}_tower.'
-     f'{3 * int(m[2]) + (m[3] == "gn")}.{m[4]}'),
-    (r'bbox_head\.conv_cls\.(\w+)', lambda m: f'{FCOS}cls_logits.{m[1]}'),
-    (r'bbox_head\.conv_reg\.(\w+)', lambda m: f'{FCOS}bbox_pred.{m[1]}'),
-    (r'bbox_head\.conv_centerness\.(\w+)', lambda m: f'{FCOS}ctrness.{m[1]}'),
-    (r'bbox_head\.scales\.(\d)\.scale', lambda m: f'{FCOS}scales.{m[1]}.scale'),
-    (r'roi_head\.mask_head\.convs\.(\d)\.conv\.(\w+)',
-     lambda m: f'{MASK}mask_fcn{int(m[1]) + 1}.{m[2]}'),
-    (r'roi_head\.mask_head\.spatial_attention\.conv\.weight',
-     lambda m: f'{MASK}spatialAtt.conv.weight'),
-    (r'roi_head\.mask_head\.upsample\.(\w+)', lambda m: f'{MASK}deconv.{m[1]}'),
-    (r'roi_head\.mask_head\.conv_logits\.(\w+)', lambda m: f'{MASK}predictor.{m[1]}'),
-    (r'roi_head\.mask_iou_head\.convs\.(\d)\.(\w+)',
-     lambda m: f'{MASKIOU}maskiou_fcn{int(m[1]) + 1}.{m[2]}'),
-    (r'roi_head\.mask_iou_head\.fcs\.(\d)\.(\w+)',
-     lambda m: f'{MASKIOU}maskiou_fc{int(m[1]) + 1}.{m[2]}'),
-    (r'roi_head\.mask_iou_head\.fc_mask_iou\.(\w+)', lambda m: f'{MASKIOU}maskiou.{m[1]}'),
-]
-
-
-def centermask2_key(key: str) -> str:
-    for pattern, to_source in TO_CENTERMASK2:
-        match = re.fullmatch(pattern, key)
-        if match:
-            return to_source(match)
-    raise KeyError(f'no centermask2 name for {key}')
-
-
-def to_centermask2(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """The centermask2 ``checkpoint['model']`` of an mmdet CenterMask state dict."""
-    source = {
-        centermask2_key(key): value.reshape(1) if '.scales.' in key else value
-        for key, value in state.items() if not key.endswith('num_batches_tracked')  # FrozenBN
-    }
-    source['pixel_mean'] = torch.tensor(DETECTRON2_MEAN).view(3, 1, 1)
-    source['pixel_std'] = torch.ones(3, 1, 1)
-    return source
 
 
 def timm_state_dict(arch: str, seed: int) -> Dict[str, Tensor]:

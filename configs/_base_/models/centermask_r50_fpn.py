@@ -30,7 +30,11 @@ model = dict(
         start_level=0,
         add_extra_convs='on_output',  # P6 from the P5 output, P7 from ReLU(P6)
         relu_before_extra_convs=True,
-        num_outs=5),
+        num_outs=5,
+        # detectron2's c2_xavier_fill (kaiming_uniform_, a=1) on every FPN conv, P6/P7 included
+        init_cfg=dict(
+            type='Kaiming', layer='Conv2d', a=1, mode='fan_in', nonlinearity='leaky_relu',
+            distribution='uniform')),
     bbox_head=dict(
         type='CenterMaskFCOSHead',
         num_classes=80,
@@ -46,9 +50,13 @@ model = dict(
         conv_bias=True,
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
         sqrt_score=True,
+        # centermask2 decodes without clipping: NMS, Equation 2, RoIAlign and MaskIoU see the
+        # boxes as predicted; CenterMaskRoIHead clips them at the end
+        bbox_coder=dict(type='DistancePointBBoxCoder', clip_border=False),
         loss_cls=dict(
             type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
+        # GIoU with centermask2's (I + 1) / (U + 1) smoothing on stride-normalised distances
+        loss_bbox=dict(type='SmoothedGIoULoss', loss_weight=1.0),
         loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
     roi_head=dict(
         type='CenterMaskRoIHead',
@@ -66,7 +74,8 @@ model = dict(
             num_classes=80,
             loss_mask=dict(type='CrossEntropyLoss', use_mask=True, loss_weight=1.0)),
         mask_iou_head=dict(
-            type='MaskIoUHead',
+            # mmdet's MaskIoUHead with centermask2's polygon area ratio, clamps and fc init
+            type='CenterMaskIoUHead',
             num_convs=4,
             num_fcs=2,
             roi_feat_size=14,
@@ -80,7 +89,7 @@ model = dict(
         # the FCOS detections sampled for the mask branch: post-NMS top-100 per image
         bbox=dict(
             nms_pre=1000,
-            min_bbox_size=0,
+            min_bbox_size=-1,  # zero-size boxes stay, as in centermask2, until the final clip
             score_thr=0.05,
             nms=dict(type='nms', iou_threshold=0.6),
             max_per_img=100),
@@ -105,8 +114,10 @@ model = dict(
     test_cfg=dict(
         bbox=dict(
             nms_pre=1000,
-            min_bbox_size=0,
+            min_bbox_size=-1,  # zero-size boxes stay, as in centermask2, until the final clip
             score_thr=0.05,
             nms=dict(type='nms', iou_threshold=0.6),
             max_per_img=50),
-        rcnn=dict(mask_thr_binary=0.5)))
+        # boxes clipped to the image at the end, empty ones dropped, masks pasted into the
+        # clipped boxes (centermask2); 'predicted_boxes' pastes where each mask was predicted
+        rcnn=dict(mask_thr_binary=0.5, paste_masks_into='clipped_boxes')))

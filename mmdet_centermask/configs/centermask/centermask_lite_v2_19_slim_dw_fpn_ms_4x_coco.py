@@ -10,6 +10,7 @@ from mmengine.model.weight_init import PretrainedInit
 from mmengine.optim.scheduler import LinearLR, MultiStepLR
 
 from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs, RandomFlip, Resize
+from mmdet_centermask.datasets import LoadPolygonAnnotations
 
 with read_base():
     from .centermask_v2_39_fpn_ms_3x_coco import *
@@ -36,7 +37,7 @@ model.merge(
 
 train_pipeline = [
     dict(type=LoadImageFromFile, backend_args=None),
-    dict(type=LoadAnnotations, with_bbox=True, with_mask=True),
+    dict(type=LoadPolygonAnnotations, with_bbox=True, with_mask=True),
     dict(
         type=RandomChoiceResize,
         scales=[(1000, 580), (1000, 600)],

@@ -1,6 +1,8 @@
 # ruff: noqa: F403, F405
-# CenterMask R-50-FPN, 1x: 90k iterations at 16 images (8 GPUs x 2), single scale 800 (SPEC
-# section 3). Pure-Python twin of configs/centermask/centermask_r50_fpn_1x_coco.py.
+# CenterMask R-50-FPN, 1x: 90k iterations at 16 images (8 GPUs x 2), centermask2's base recipe:
+# short side one of 640..800 (step 32), max 1333, h-flip. Pure-Python twin of
+# configs/centermask/centermask_r50_fpn_1x_coco.py.
+from mmcv.transforms import LoadImageFromFile, RandomChoiceResize
 from mmengine.config import read_base
 from mmengine.dataset.sampler import InfiniteSampler
 from mmengine.optim.optimizer import OptimWrapper
@@ -8,7 +10,9 @@ from mmengine.optim.scheduler import LinearLR, MultiStepLR
 from mmengine.runner.loops import IterBasedTrainLoop, TestLoop, ValLoop
 from torch.optim import SGD
 
+from mmdet.datasets.transforms import PackDetInputs, RandomFlip, Resize
 from mmdet.engine.hooks import NumClassCheckHook
+from mmdet_centermask.datasets import LoadPolygonAnnotations
 
 from mmdet_centermask.engine import EvalProgressBarHook, FiniteLossHook, RNGStateHook
 
@@ -17,7 +21,23 @@ with read_base():
     from .._base_.default_runtime import *
     from .._base_.models.centermask_r50_fpn import *
 
+# polygons stay polygons (centermask2's mask and MaskIoU targets); an image with RLE masks on
+# non-crowd instances falls back to bitmaps (LoadPolygonAnnotations)
+train_pipeline = [
+    dict(type=LoadImageFromFile, backend_args=None),
+    dict(type=LoadPolygonAnnotations, with_bbox=True, with_mask=True),
+    dict(
+        type=RandomChoiceResize,
+        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
+        # mmdet's Resize (boxes, masks): the classic config gets it from the mmdet scope, but
+        # without a default scope mmcv's default resize_type='Resize' would be mmcv's own
+        resize_type=Resize,
+        keep_ratio=True),
+    dict(type=RandomFlip, prob=0.5),
+    dict(type=PackDetInputs)
+]
 train_dataloader.update(dict(batch_size=2, sampler=dict(type=InfiniteSampler, shuffle=True)))
+train_dataloader.dataset.pipeline = train_pipeline
 
 max_iters = 90000
 train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=10000)

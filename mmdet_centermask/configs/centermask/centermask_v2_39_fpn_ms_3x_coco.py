@@ -1,14 +1,12 @@
 # ruff: noqa: F403, F405
 # CenterMask V2-39-FPN, 3x: VoVNetV2-39 (eSE + identity mapping), 270k iterations, steps 210k/250k,
-# short side one of 640..800 (step 32), max 1333. Pure-Python twin of
+# the 1x data pipeline (short side one of 640..800, step 32, max 1333). Pure-Python twin of
 # configs/centermask/centermask_v2-39_fpn_ms-3x_coco.py (which goes through the R-50 ms-3x config).
-from mmcv.transforms import LoadImageFromFile, RandomChoiceResize
 from mmengine.config import read_base
 from mmengine.model.weight_init import PretrainedInit
 from mmengine.optim.scheduler import LinearLR, MultiStepLR
 from torch.nn import BatchNorm2d
 
-from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs, RandomFlip, Resize
 from mmdet_centermask.models import VoVNet
 
 with read_base():
@@ -25,21 +23,6 @@ model.backbone = dict(
     # tools/model_converters/vovnet_to_mmdet.py; see configs/centermask/README.md
     init_cfg=dict(type=PretrainedInit, checkpoint='checkpoints/vovnet39_ese_detectron2_mmdet.pth'))
 model.neck.in_channels = [512, 768, 1024]
-
-train_pipeline = [
-    dict(type=LoadImageFromFile, backend_args=None),
-    dict(type=LoadAnnotations, with_bbox=True, with_mask=True),
-    dict(
-        type=RandomChoiceResize,
-        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
-        # mmdet's Resize (boxes, masks): the classic config gets it from the mmdet scope, but
-        # without a default scope mmcv's default resize_type='Resize' would be mmcv's own
-        resize_type=Resize,
-        keep_ratio=True),
-    dict(type=RandomFlip, prob=0.5),
-    dict(type=PackDetInputs)
-]
-train_dataloader.dataset.pipeline = train_pipeline
 
 max_iters = 270000
 train_cfg.update(dict(max_iters=max_iters))

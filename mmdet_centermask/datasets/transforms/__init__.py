@@ -1,3 +1,4 @@
+from .load_polygon_annotations import LoadPolygonAnnotations
 from .loading import CheckedLoadImageFromFile
 
-__all__ = ['CheckedLoadImageFromFile']
+__all__ = ['CheckedLoadImageFromFile', 'LoadPolygonAnnotations']

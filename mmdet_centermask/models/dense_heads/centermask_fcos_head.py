@@ -1,5 +1,6 @@
 from typing import List, Optional, Tuple
 
+import torch
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -21,7 +22,10 @@ class CenterMaskFCOSHead(FCOSHead):
 
     * the detection score is ``sqrt(cls_prob * centerness)`` as in centermask2
       (mmdet's FCOS uses the plain product; the NMS order is the same, but the
-      values differ, and CenterMask's mask score multiplies them by the mask IoU);
+      values differ, and CenterMask's mask score multiplies them by the mask IoU),
+      and the pre-NMS candidates of each level are the ``nms_pre`` best by
+      ``cls_prob * centerness`` among those whose ``cls_prob`` passes ``score_thr``
+      (centermask2's rule; mmdet ranks by ``cls_prob``);
     * :meth:`loss_and_predict` decodes the training-time detections in pixels.
       With ``norm_on_bbox=True``, :meth:`FCOSHead.forward_single` returns
       distances in stride units while training, so the stock method would hand
@@ -100,15 +104,63 @@ class CenterMaskFCOSHead(FCOSHead):
             None if score_factors is None else [factor.float() for factor in score_factors],
             **kwargs)
 
-    def _bbox_post_process(self,
-                           results: InstanceData,
-                           cfg: ConfigDict,
-                           rescale: bool = False,
-                           with_nms: bool = True,
-                           img_meta: Optional[dict] = None) -> InstanceData:
-        """Score by ``sqrt(cls_prob * centerness)``, then mmdet's rescale,
-        size filter, class-aware NMS and top-k."""
-        if self.sqrt_score and 'score_factors' in results:
-            results.scores = (results.scores * results.pop('score_factors')).sqrt()
-        return super()._bbox_post_process(results, cfg, rescale, with_nms, img_meta)
+    def _predict_by_feat_single(self,
+                                cls_score_list: List[Tensor],
+                                bbox_pred_list: List[Tensor],
+                                score_factor_list: List[Tensor],
+                                mlvl_priors: List[Tensor],
+                                img_meta: dict,
+                                cfg: ConfigDict,
+                                rescale: bool = False,
+                                with_nms: bool = True) -> InstanceData:
+        """Candidates of one image as centermask2 selects them, then mmdet's NMS and top-k.
 
+        Per level (centermask2 ``FCOSOutputs.forward_for_single_feature_map``): the
+        (point, class) pairs whose class probability passes ``score_thr`` are candidates, and
+        the ``nms_pre`` of them with the highest ``cls_prob * centerness`` are kept (mmdet keeps
+        the best by ``cls_prob`` alone and multiplies afterwards). Boxes are decoded by
+        ``bbox_coder``, clipped to ``img_shape`` only when its ``clip_border`` is True (the
+        zoo configs keep centermask2's unclipped boxes). Scores are ``sqrt(cls_prob *
+        centerness)`` when ``sqrt_score``. :meth:`_bbox_post_process` then drops boxes not
+        larger than ``min_bbox_size`` (none with -1, as centermask2), runs the class-aware NMS
+        and keeps ``max_per_img``.
+
+        Args:
+            cls_score_list (list[Tensor]): Class logits of each level, (C, H, W).
+            bbox_pred_list (list[Tensor]): Distances of each level in pixels, (4, H, W).
+            score_factor_list (list[Tensor]): Centerness logits of each level, (1, H, W).
+            mlvl_priors (list[Tensor]): Points of each level, (H * W, 2).
+            img_meta (dict): Meta information of the image (``img_shape``, ``scale_factor``).
+            cfg (ConfigDict): Post-processing config; ``test_cfg`` when None.
+            rescale (bool): Return boxes at the original image size.
+            with_nms (bool): Run the NMS.
+
+        Returns:
+            :obj:`InstanceData`: ``bboxes``, ``scores`` and ``labels`` of the detections.
+        """
+        cfg = self.test_cfg if cfg is None else cfg
+        score_thr = cfg.get('score_thr', 0)
+        nms_pre = cfg.get('nms_pre', -1)
+        mlvl_bboxes, mlvl_scores, mlvl_labels = [], [], []
+        for cls_score, bbox_pred, centerness, priors in zip(cls_score_list, bbox_pred_list,
+                                                            score_factor_list, mlvl_priors):
+            cls_prob = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels).sigmoid()
+            centerness = centerness.permute(1, 2, 0).reshape(-1).sigmoid()
+            bbox_pred = bbox_pred.permute(1, 2, 0).reshape(-1, 4)
+            point_inds, labels = (cls_prob > score_thr).nonzero(as_tuple=True)
+            scores = cls_prob[point_inds, labels] * centerness[point_inds]
+            if 0 < nms_pre < scores.numel():
+                scores, top_inds = scores.topk(nms_pre)
+                point_inds, labels = point_inds[top_inds], labels[top_inds]
+            mlvl_bboxes.append(
+                self.bbox_coder.decode(priors[point_inds], bbox_pred[point_inds],
+                                       max_shape=img_meta['img_shape']))
+            mlvl_scores.append(scores)
+            mlvl_labels.append(labels)
+        scores = torch.cat(mlvl_scores)
+        results = InstanceData(
+            bboxes=torch.cat(mlvl_bboxes),
+            scores=scores.sqrt() if self.sqrt_score else scores,
+            labels=torch.cat(mlvl_labels))
+        return self._bbox_post_process(
+            results=results, cfg=cfg, rescale=rescale, with_nms=with_nms, img_meta=img_meta)

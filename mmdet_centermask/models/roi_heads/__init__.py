@@ -1,5 +1,5 @@
 from .centermask_roi_head import CenterMaskRoIHead
-from .mask_heads import SAGMaskHead
+from .mask_heads import CenterMaskIoUHead, SAGMaskHead
 from .roi_extractors import AdaptiveRoIExtractor
 
-__all__ = ['CenterMaskRoIHead', 'SAGMaskHead', 'AdaptiveRoIExtractor']
+__all__ = ['CenterMaskRoIHead', 'CenterMaskIoUHead', 'SAGMaskHead', 'AdaptiveRoIExtractor']

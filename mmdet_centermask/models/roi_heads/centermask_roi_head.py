@@ -1,6 +1,7 @@
 from typing import List, Sequence, Tuple
 
 import torch
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet.models.roi_heads import MaskScoringRoIHead
@@ -8,7 +9,7 @@ from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.models.utils import empty_instances, unpack_gt_instances
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox2roi
+from mmdet.structures.bbox import bbox2roi, scale_boxes
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 
 
@@ -44,9 +45,13 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
         train_cfg (dict, optional): ``assigner``, ``sampler``, ``mask_size``
             and ``mask_thr_binary`` (applied to mask logits by
             ``MaskIoUHead.get_targets``).
-        test_cfg (dict, optional): ``mask_thr_binary`` (on probabilities).
+        test_cfg (dict, optional): ``mask_thr_binary`` (on probabilities) and
+            ``paste_masks_into``: ``'clipped_boxes'`` (default, centermask2) or
+            ``'predicted_boxes'`` (see :meth:`finalize_detections`).
         init_cfg (dict or list[dict], optional): Initialization config.
     """
+
+    PASTE_MODES = ('clipped_boxes', 'predicted_boxes')
 
     def __init__(self,
                  mask_roi_extractor: ConfigType,
@@ -62,6 +67,10 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
             train_cfg=train_cfg,
             test_cfg=test_cfg,
             init_cfg=init_cfg)
+        self.paste_masks_into = (test_cfg or {}).get('paste_masks_into', 'clipped_boxes')
+        if self.paste_masks_into not in self.PASTE_MODES:
+            raise ValueError(f'test_cfg.rcnn.paste_masks_into={self.paste_masks_into!r}: '
+                             f'expected one of {self.PASTE_MODES}')
 
     def _mask_forward(self, x: Tuple[Tensor], rois: Tensor,
                       img_shapes: Sequence[Tuple[int, int]]) -> dict:
@@ -195,7 +204,11 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
                      batch_img_metas: List[dict],
                      results_list: InstanceList,
                      rescale: bool = False) -> InstanceList:
-        """Masks and mask scores of the given detections (see :meth:`predict`)."""
+        """Masks and mask scores of the given detections (see :meth:`predict`).
+
+        The mask branch runs on the boxes as FCOS gives them (unclipped in the zoo configs);
+        :meth:`finalize_detections` then clips, drops and pastes as detectron2 does.
+        """
         mask_rois = bbox2roi([res.bboxes for res in results_list])
         if mask_rois.shape[0] == 0:
             results_list = empty_instances(
@@ -213,12 +226,57 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
         labels = torch.cat([res.labels for res in results_list])
         num_rois_per_img = [len(res) for res in results_list]
         mask_ious = self._mask_iou_forward(mask_results, labels).split(num_rois_per_img)
-        results_list = self.mask_head.predict_by_feat(
-            mask_preds=mask_results['mask_preds'].split(num_rois_per_img),
-            results_list=results_list,
-            batch_img_metas=batch_img_metas,
-            rcnn_test_cfg=self.test_cfg,
-            rescale=rescale)
-        for results, mask_iou in zip(results_list, mask_ious):
+        mask_preds = mask_results['mask_preds'].split(num_rois_per_img)
+        final_results = []
+        for results, mask_pred, mask_iou, img_meta in zip(results_list, mask_preds, mask_ious,
+                                                          batch_img_metas):
             results.mask_scores = results.scores * mask_iou
-        return results_list
+            final_results.append(
+                self.finalize_detections(results, mask_pred, img_meta, rescale))
+        return final_results
+
+    def finalize_detections(self, results: InstanceData, mask_preds: Tensor, img_meta: dict,
+                            rescale: bool = False) -> InstanceData:
+        """Boxes to the output image, clipped, empty ones dropped, masks pasted (detectron2
+        ``detector_postprocess``, which centermask2 runs after the mask branch).
+
+        The boxes are rescaled to ``ori_shape`` (``rescale``) or kept at ``img_shape``,
+        clipped to that size, and those left without width or height are dropped. Each mask
+        is pasted, binarised at ``test_cfg.mask_thr_binary``, into its clipped box
+        (``test_cfg.paste_masks_into='clipped_boxes'``, centermask2, whose published AP this
+        reproduces) or into the box it was predicted for, then cut at the image border
+        (``'predicted_boxes'``: the mask lands where the network saw it).
+
+        Args:
+            results (:obj:`InstanceData`): Detections of one image in input-image pixels.
+            mask_preds (Tensor): Their mask logits, (n, num_classes, 28, 28).
+            img_meta (dict): ``img_shape``, ``ori_shape`` and ``scale_factor``.
+            rescale (bool): Return boxes and masks at ``ori_shape``.
+
+        Returns:
+            :obj:`InstanceData`: The kept detections with clipped ``bboxes`` and bool
+            ``masks`` (n, H, W).
+        """
+        bboxes = results.bboxes
+        if rescale:
+            bboxes = scale_boxes(bboxes, [1 / s for s in img_meta['scale_factor']])
+            out_h, out_w = img_meta['ori_shape'][:2]
+        else:
+            out_h, out_w = img_meta['img_shape'][:2]
+        clipped = torch.stack([
+            bboxes[:, 0].clamp(0, out_w), bboxes[:, 1].clamp(0, out_h),
+            bboxes[:, 2].clamp(0, out_w), bboxes[:, 3].clamp(0, out_h)
+        ], dim=1)
+        keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        paste_boxes = clipped if self.paste_masks_into == 'clipped_boxes' else bboxes
+        results = results[keep]
+        results.bboxes = clipped[keep]
+        if len(results) == 0:
+            results.masks = torch.zeros((0, out_h, out_w), dtype=torch.bool,
+                                        device=bboxes.device)
+            return results
+        results.masks = self.mask_head._predict_by_feat_single(
+            mask_preds[keep], paste_boxes[keep], results.labels,
+            dict(scale_factor=(1.0, 1.0), ori_shape=(out_h, out_w)), self.test_cfg,
+            rescale=True)
+        return results

@@ -111,3 +111,55 @@ def test_losses_empty_and_nonempty_gt(num_gts):
         assert losses['loss_bbox'] > 0 and losses['loss_centerness'] > 0
     sum(losses.values()).backward()
     assert head.conv_cls.weight.grad is not None
+
+
+def _one_level_outputs():
+    """One 2 x 5 level (stride 8) of one class. Class probabilities fall from 0.9 to 0.045 while
+    centerness rises, so cls * centerness peaks in the middle: 0.26 (point 5), 0.25 (4), 0.24 (3).
+    Point 5 reaches 20 px to its left (x = 4 - 20 = -16), point 4 has zero width."""
+    probs = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.045])
+    centerness = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.65, 0.7, 0.8, 0.9, 1.0])
+    distances = torch.full((10, 4), 4.0)
+    distances[5, 0] = 20.0
+    distances[4, [0, 2]] = 0.0
+    return ([torch.logit(probs).reshape(1, 1, 2, 5)], [distances.t().reshape(1, 4, 2, 5)],
+            [torch.logit(centerness).reshape(1, 1, 2, 5)], probs * centerness)
+
+
+def _one_level_head(**kwargs):
+    return CenterMaskFCOSHead(num_classes=1, in_channels=4, feat_channels=4, stacked_convs=0,
+                              strides=[8], regress_ranges=((-1, 1e8), ), norm_cfg=None,
+                              **kwargs).eval()
+
+
+def test_pre_nms_candidates_are_the_best_by_cls_times_centerness():
+    """centermask2 keeps the nms_pre best by cls * centerness among cls > score_thr (points 5, 4
+    and 3 here); mmdet would keep the best by cls alone (points 0, 1 and 2)."""
+    cls_scores, bbox_preds, centernesses, products = _one_level_outputs()
+    cfg = ConfigDict(nms_pre=3, score_thr=0.05, min_bbox_size=-1, max_per_img=100,
+                     nms=dict(type='nms', iou_threshold=0.6))
+    meta = dict(img_shape=(16, 40), scale_factor=(1.0, 1.0))
+    ours, = _one_level_head(bbox_coder=dict(type='DistancePointBBoxCoder', clip_border=False)) \
+        .predict_by_feat(cls_scores, bbox_preds, centernesses, batch_img_metas=[meta], cfg=cfg,
+                         with_nms=False)
+    torch.testing.assert_close(ours.scores, products[[5, 4, 3]].sqrt())
+    # point 5 at (4, 12) keeps its unclipped box; point 4 at (36, 4) keeps zero width
+    torch.testing.assert_close(ours.bboxes[:2], torch.tensor([[-16., 8., 8., 16.],
+                                                              [36., 0., 36., 8.]]))
+    theirs, = FCOSHead(num_classes=1, in_channels=4, feat_channels=4, stacked_convs=0,
+                       strides=[8], regress_ranges=((-1, 1e8), ), norm_cfg=None).eval() \
+        .predict_by_feat(cls_scores, bbox_preds, centernesses, batch_img_metas=[meta], cfg=cfg,
+                         with_nms=False)
+    torch.testing.assert_close(theirs.scores, products[[0, 1, 2]])
+
+
+def test_clipping_and_zero_size_filter_follow_the_config():
+    cls_scores, bbox_preds, centernesses, _ = _one_level_outputs()
+    meta = dict(img_shape=(16, 40), scale_factor=(1.0, 1.0))
+    cfg = ConfigDict(nms_pre=3, score_thr=0.05, min_bbox_size=0, max_per_img=100,
+                     nms=dict(type='nms', iou_threshold=0.6))
+    out, = _one_level_head().predict_by_feat(cls_scores, bbox_preds, centernesses,
+                                             batch_img_metas=[meta], cfg=cfg, with_nms=False)
+    # mmdet's defaults: boxes clipped at decoding, the zero-width box dropped
+    assert len(out) == 2
+    torch.testing.assert_close(out.bboxes[0], torch.tensor([0., 8., 8., 16.]))

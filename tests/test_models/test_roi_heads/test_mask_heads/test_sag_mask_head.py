@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
+from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
@@ -208,3 +209,27 @@ def test_predict_by_feat_no_rois():
     masks = head.predict_by_feat((mask_preds, ), [results], [img_meta],
                                  ConfigDict(mask_thr_binary=0.5), rescale=True)[0].masks
     assert masks.shape == (0, 48, 64)
+
+
+@pytest.mark.parametrize('polygons', [True, False])
+def test_targets_of_a_roi_crossing_the_border_are_cut_from_the_unclipped_roi(polygons):
+    """A 20 x 20 square GT at the left border and a RoI x in [-20, 20]: the RoI is pooled unclipped
+    (centermask2), so its target has the square in its right half. mmdet's mask_target clips the
+    RoI to x in [0, 20] first and would supervise the left half with the square as well."""
+    square = np.array([0., 0., 20., 0., 20., 20., 0., 20.])
+    masks = PolygonMasks([[square]], 40, 40)
+    if not polygons:
+        masks = BitmapMasks(masks.to_ndarray(), 40, 40)
+    res = InstanceData(pos_priors=torch.tensor([[-20., 0., 20., 20.]]),
+                       pos_assigned_gt_inds=torch.tensor([0]))
+    head = SAGMaskHead(num_convs=1, in_channels=8, conv_out_channels=8, num_classes=1)
+    targets = head.get_targets([res], [InstanceData(masks=masks)], ConfigDict(mask_size=28))
+    if polygons:  # x * 28 / 40 + 14: the square covers columns 14..27
+        expected = torch.zeros(1, 28, 28)
+        expected[0, :, 14:] = 1
+        assert torch.equal(targets, expected)
+    else:  # RoIAlign (aligned) reads the mask's edge pixels half a pixel beyond it
+        assert targets[0, :, :13].sum() == 0 and targets[0, :27, 14:].all()
+    clipped = FCNMaskHead.get_targets(head, [res], [InstanceData(masks=masks)],
+                                      ConfigDict(mask_size=28))
+    assert clipped.sum() == 28 * 28

@@ -1,0 +1,3 @@
+from .smoothed_giou_loss import SmoothedGIoULoss
+
+__all__ = ['SmoothedGIoULoss']
