@@ -50,10 +50,17 @@ def test_recipe(name):
     test_scales = _pipeline_scales(cfg.test_dataloader.dataset.pipeline)
     if lite:
         assert train_scales == LITE_SCALES and test_scales == [(1000, 600)]
-    elif 'ms' in name:
+    else:  # 1x too: centermask2's base recipe trains multi-scale
         assert train_scales == CENTERMASK_SCALES and test_scales == [(1333, 800)]
-    else:
-        assert train_scales == [(1333, 800)] == test_scales
+    # what reproduces centermask2 exactly (configs/centermask/README.md)
+    assert cfg.train_dataloader.dataset.pipeline[1]['type'] == 'LoadPolygonAnnotations'
+    assert cfg.model.bbox_head.bbox_coder == dict(type='DistancePointBBoxCoder',
+                                                  clip_border=False)
+    assert cfg.model.bbox_head.loss_bbox.type == 'SmoothedGIoULoss'
+    assert cfg.model.roi_head.mask_iou_head.type == 'CenterMaskIoUHead'
+    assert cfg.model.train_cfg.bbox.min_bbox_size == cfg.model.test_cfg.bbox.min_bbox_size == -1
+    assert cfg.model.test_cfg.rcnn.paste_masks_into == 'clipped_boxes'
+    assert cfg.model.neck.init_cfg.type == 'Kaiming' and cfg.model.neck.init_cfg.a == 1
     model = cfg.model
     channels, convs = (128, 2) if lite else (256, 4)
     assert model.neck.out_channels == model.bbox_head.in_channels == channels

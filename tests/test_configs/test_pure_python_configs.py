@@ -218,7 +218,9 @@ def test_pure_config_trains_under_tools_train(tmp_path: Path):
         'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
         f'val_evaluator.ann_file={ann_file}',
     ]
-    for split, resize_index in (('train', 2), ('val', 1)):
+    options += [f'train_dataloader.dataset.pipeline.2.scales=[({IMAGE_W},{IMAGE_H})]',
+                f'val_dataloader.dataset.pipeline.1.scale=({IMAGE_W},{IMAGE_H})']
+    for split in ('train', 'val'):
         loader = f'{split}_dataloader'
         options += [
             f'{loader}.batch_size=1', f'{loader}.num_workers=0',
@@ -226,7 +228,6 @@ def test_pure_config_trains_under_tools_train(tmp_path: Path):
             f'{loader}.dataset.ann_file=annotations/instances.json',
             f'{loader}.dataset.data_prefix.img=images/',
             f'{loader}.dataset.metainfo.classes={classes}',
-            f'{loader}.dataset.pipeline.{resize_index}.scale=({IMAGE_W},{IMAGE_H})'
         ]
     command = [sys.executable, str(ROOT / 'tools' / 'train.py'), str(config), '--work-dir',
                str(work_dir), '--cfg-options', *options]

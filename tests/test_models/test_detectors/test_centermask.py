@@ -137,7 +137,17 @@ def test_predict(detecting_model):
         assert pred.mask_scores.shape == (n,)
 
 
+def clipped_and_kept(bboxes, shape):
+    """Boxes clipped to an image of ``shape`` and whether they keep an area (detectron2)."""
+    h, w = shape[:2]
+    clipped = torch.stack([bboxes[:, 0].clamp(0, w), bboxes[:, 1].clamp(0, h),
+                           bboxes[:, 2].clamp(0, w), bboxes[:, 3].clamp(0, h)], 1)
+    return clipped, (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+
+
 def test_predict_boxes_are_the_fcos_detections(detecting_model):
+    """The final boxes are the FCOS detections (unclipped, zero-size ones kept) clipped to the
+    original image, without those left empty."""
     model = detecting_model
     data = _data(model, False, scale=0.5)
     with torch.no_grad():
@@ -145,9 +155,11 @@ def test_predict_boxes_are_the_fcos_detections(detecting_model):
         feats = model.extract_feat(data['inputs'])
         fcos = model.bbox_head.predict(feats, data['data_samples'], rescale=True)
     for sample, dets in zip(results, fcos):
-        torch.testing.assert_close(sample.pred_instances.bboxes, dets.bboxes)
-        torch.testing.assert_close(sample.pred_instances.scores, dets.scores)
-        assert torch.equal(sample.pred_instances.labels, dets.labels)
+        clipped, kept = clipped_and_kept(dets.bboxes, sample.ori_shape)
+        assert len(sample.pred_instances) == int(kept.sum()) > 0
+        torch.testing.assert_close(sample.pred_instances.bboxes, clipped[kept])
+        torch.testing.assert_close(sample.pred_instances.scores, dets.scores[kept])
+        assert torch.equal(sample.pred_instances.labels, dets.labels[kept])
 
 
 def test_predict_with_no_detections(detecting_model):
@@ -180,13 +192,18 @@ def test_tensor_mode_and_mask_scores(detecting_model):
     assert [b.shape[1] for b in bbox_preds] == [4] * 5 and [c.shape[1] for c in centernesses] == [
         1
     ] * 5
-    counts = [len(r.pred_instances) for r in results]
+    with torch.no_grad():
+        fcos = model.bbox_head.predict(model.extract_feat(data['inputs']), data['data_samples'],
+                                       rescale=True)
+    # tensor mode segments every FCOS detection; predict drops those empty after clipping
+    counts = [len(dets) for dets in fcos]
     assert mask_preds.shape == (sum(counts), NUM_CLASSES, 28, 28) and mask_ious.shape == (
         sum(counts),
     )
-    for sample, ious in zip(results, mask_ious.split(counts)):
+    for sample, dets, ious in zip(results, fcos, mask_ious.split(counts)):
         pred = sample.pred_instances
-        torch.testing.assert_close(pred.mask_scores, pred.scores * ious)
+        _, kept = clipped_and_kept(dets.bboxes, sample.ori_shape)
+        torch.testing.assert_close(pred.mask_scores, pred.scores * ious[kept])
 
 
 def test_mismatched_num_classes_is_a_clear_error():
