@@ -178,7 +178,8 @@ def test_speed_options_predict_what_the_plain_model_predicts(option: str, tmp_pa
     config = tmp_path / 'lite.py'
     config.write_text(
         f"_base_ = '{ROOT}/configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'\n"
-        'model = dict(test_cfg=dict(bbox=dict(score_thr=0.0, max_per_img=10)))\n')
+        # random weights give many zero-size boxes, which the final clip drops: filter them first
+        'model = dict(test_cfg=dict(bbox=dict(score_thr=0.0, max_per_img=10, min_bbox_size=0)))\n')
     model = benchmark.build_model(benchmark.load_config(str(config)), None, 'cpu', seed=0)
     for norm in (module for module in model.modules() if isinstance(module, nn.BatchNorm2d)):
         norm.running_mean.uniform_(-0.5, 0.5)
@@ -203,7 +204,7 @@ def test_speed_options_predict_what_the_plain_model_predicts(option: str, tmp_pa
         assert not any(isinstance(module, nn.BatchNorm2d) for module in runs[1].model.modules())
         assert sum(isinstance(module, nn.BatchNorm2d) for module in runs[0].model.modules()) == 22
     assert runs[1].params_m == runs[0].params_m  # the model's size, counted before fusing
-    assert len(expected) == len(actual) == 10
+    assert len(expected) == len(actual) >= 5
     torch.testing.assert_close(actual.bboxes, expected.bboxes, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(actual.scores, expected.scores, rtol=1e-4, atol=1e-5)
     assert torch.equal(actual.labels, expected.labels)
