@@ -13,12 +13,22 @@ from mmdet.structures.bbox import bbox2roi, scale_boxes
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 
 
+def clip_to_image(bboxes: Tensor, img_shape: Tuple[int, int]) -> Tensor:
+    """``(x1, y1, x2, y2)`` boxes clamped to an image of shape ``(h, w)``."""
+    h, w = img_shape[:2]
+    x1, y1, x2, y2 = bboxes.unbind(-1)
+    return torch.stack([x1.clamp(0, w), y1.clamp(0, h), x2.clamp(0, w), y2.clamp(0, h)], dim=-1)
+
+
+def has_area(bboxes: Tensor) -> Tensor:
+    """Whether each ``(x1, y1, x2, y2)`` box has a positive width and height."""
+    return (bboxes[..., 2] > bboxes[..., 0]) & (bboxes[..., 3] > bboxes[..., 1])
+
+
 def covers_image_area(bboxes: Tensor, img_shape: Tuple[int, int]) -> Tensor:
     """Whether each ``(x1, y1, x2, y2)`` box covers a positive area of an image of shape
     ``(h, w)``: False for zero-area boxes and boxes entirely outside the image."""
-    h, w = img_shape[:2]
-    x1, y1, x2, y2 = bboxes.unbind(-1)
-    return (x2.clamp(0, w) > x1.clamp(0, w)) & (y2.clamp(0, h) > y1.clamp(0, h))
+    return has_area(clip_to_image(bboxes, img_shape))
 
 
 @MODELS.register_module()
@@ -263,11 +273,8 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
             out_h, out_w = img_meta['ori_shape'][:2]
         else:
             out_h, out_w = img_meta['img_shape'][:2]
-        clipped = torch.stack([
-            bboxes[:, 0].clamp(0, out_w), bboxes[:, 1].clamp(0, out_h),
-            bboxes[:, 2].clamp(0, out_w), bboxes[:, 3].clamp(0, out_h)
-        ], dim=1)
-        keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        clipped = clip_to_image(bboxes, (out_h, out_w))
+        keep = has_area(clipped)
         paste_boxes = clipped if self.paste_masks_into == 'clipped_boxes' else bboxes
         results = results[keep]
         results.bboxes = clipped[keep]

@@ -31,8 +31,8 @@ def centermask2_fcos_detections(cls_scores, bbox_preds, centernesses):
         locations = torch.stack([xs.reshape(-1), ys.reshape(-1)], 1).float() + stride // 2
         box_cls = cls[0].permute(1, 2, 0).reshape(-1, num_classes).sigmoid()
         box_reg = reg[0].permute(1, 2, 0).reshape(-1, 4)
+        candidates = box_cls > 0.05  # on the class probability, before the centerness
         box_cls = box_cls * ctr[0].permute(1, 2, 0).reshape(-1).sigmoid()[:, None]
-        candidates = cls[0].permute(1, 2, 0).reshape(-1, num_classes).sigmoid() > 0.05
         per_cls = box_cls[candidates]
         loc_inds, cls_inds = candidates.nonzero(as_tuple=True)
         if len(per_cls) > 1000:
