@@ -51,12 +51,6 @@ TO_CENTERMASK2: List[Tuple[str, Callable[[re.Match], str]]] = [
     (r'backbone\.layer(\d)\.(\d+)\.downsample\.0\.weight', lambda m: f'{_res(m)}.shortcut.weight'),
     (r'backbone\.layer(\d)\.(\d+)\.downsample\.1\.(\w+)',
      lambda m: f'{_res(m)}.shortcut.norm.{m[3]}'),
-    (r'neck\.lateral_convs\.(\d)\.conv\.(\w+)',
-     lambda m: f'backbone.fpn_lateral{int(m[1]) + 3}.{m[2]}'),
-    (r'neck\.fpn_convs\.([012])\.conv\.(\w+)',
-     lambda m: f'backbone.fpn_output{int(m[1]) + 3}.{m[2]}'),
-    (r'neck\.fpn_convs\.([34])\.conv\.(\w+)',
-     lambda m: f'backbone.top_block.p{int(m[1]) + 3}.{m[2]}'),
     (r'bbox_head\.(cls|reg)_convs\.(\d)\.(conv|gn)\.(\w+)',
      lambda m: f'{FCOS}{"cls" if m[1] == "cls" else "bbox"}_tower.'
      f'{3 * int(m[2]) + (m[3] == "gn")}.{m[4]}'),
@@ -78,20 +72,73 @@ TO_CENTERMASK2: List[Tuple[str, Callable[[re.Match], str]]] = [
 ]
 
 
-def centermask2_key(key: str) -> str:
-    for pattern, to_source in TO_CENTERMASK2:
+SEM_SEG = 'sem_seg_head.'
+# Panoptic-CenterMask's semantic head: detectron2 keeps its Upsample layers between the convs
+SEMANTIC_TO_CENTERMASK2: List[Tuple[str, Callable[[re.Match], str]]] = [
+    (r'semantic_head\.conv_upsample_layers\.(\d)\.conv\.(\d)\.conv\.weight',
+     lambda m: f'{SEM_SEG}p{int(m[1]) + 2}.{2 * int(m[2])}.weight'),
+    (r'semantic_head\.conv_upsample_layers\.(\d)\.conv\.(\d)\.gn\.(\w+)',
+     lambda m: f'{SEM_SEG}p{int(m[1]) + 2}.{2 * int(m[2])}.norm.{m[3]}'),
+    (r'semantic_head\.conv_logits\.(\w+)', lambda m: f'{SEM_SEG}predictor.{m[1]}'),
+]
+
+
+def fpn_rules(lowest_level: int) -> List[Tuple[str, Callable[[re.Match], str]]]:
+    """FPN keys of a centermask2 FPN whose laterals start at ``lowest_level`` (3; 2 in
+    Panoptic-CenterMask), with the P6/P7 top block."""
+    num_laterals = 6 - lowest_level
+    return [
+        (r'neck\.lateral_convs\.(\d)\.conv\.(\w+)',
+         lambda m: f'backbone.fpn_lateral{int(m[1]) + lowest_level}.{m[2]}'),
+        (r'neck\.fpn_convs\.(\d)\.conv\.(\w+)',
+         lambda m: (f'backbone.fpn_output{int(m[1]) + lowest_level}.{m[2]}'
+                    if int(m[1]) < num_laterals else
+                    f'backbone.top_block.p{int(m[1]) - num_laterals + 6}.{m[2]}')),
+    ]
+
+
+def centermask2_key(key: str, lowest_fpn_level: int = 3) -> str:
+    for pattern, to_source in TO_CENTERMASK2 + fpn_rules(lowest_fpn_level) + \
+            SEMANTIC_TO_CENTERMASK2:
         match = re.fullmatch(pattern, key)
         if match:
             return to_source(match)
     raise KeyError(f'no centermask2 name for {key}')
 
 
-def to_centermask2(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """The centermask2 ``checkpoint['model']`` of an mmdet CenterMask state dict."""
+def to_centermask2(state: Dict[str, Tensor], lowest_fpn_level: int = 3) -> Dict[str, Tensor]:
+    """The centermask2 ``checkpoint['model']`` of an mmdet CenterMask or PanopticCenterMask state
+    dict (FPN laterals from ``lowest_fpn_level``; the semantic predictor's things channel, mmdet's
+    last, first as in detectron2)."""
     source = {
-        centermask2_key(key): value.reshape(1) if '.scales.' in key else value
+        centermask2_key(key, lowest_fpn_level): value.reshape(1) if '.scales.' in key else value
         for key, value in state.items() if not key.endswith('num_batches_tracked')  # FrozenBN
     }
+    for param in ('weight', 'bias'):
+        key = f'{SEM_SEG}predictor.{param}'
+        if key in source:
+            source[key] = torch.cat([source[key][-1:], source[key][:-1]])
     source['pixel_mean'] = torch.tensor(DETECTRON2_MEAN).view(3, 1, 1)
     source['pixel_std'] = torch.ones(3, 1, 1)
     return source
+
+
+def detectron2_sem_seg_logits(source: Dict[str, Tensor], feats: List[Tensor]) -> Tensor:
+    """detectron2 ``SemSegFPNHead.layers`` on P2-P5 ``feats`` from the ``sem_seg_head.*`` tensors
+    of ``source`` (GroupNorm with 32 groups): per level ``p{l}`` ``max(1, l - 2)`` blocks of conv
+    (child ``2k``), GN, ReLU and, below stride 4, 2x bilinear upsampling; the sum, then the 1x1
+    predictor (things channel first)."""
+    import torch.nn.functional as F
+
+    total = None
+    for level, feat in enumerate(feats, start=2):
+        x = feat
+        for k in range(max(1, level - 2)):
+            name = f'{SEM_SEG}p{level}.{2 * k}'
+            x = F.conv2d(x, source[f'{name}.weight'], padding=1)
+            x = F.relu(F.group_norm(x, 32, source[f'{name}.norm.weight'],
+                                    source[f'{name}.norm.bias']))
+            if level > 2:
+                x = F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
+        total = x if total is None else total + x
+    return F.conv2d(total, source[f'{SEM_SEG}predictor.weight'], source[f'{SEM_SEG}predictor.bias'])

@@ -7,7 +7,7 @@ from typing import List, Sequence
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.structures import InstanceData
+from mmengine.structures import InstanceData, PixelData
 
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
@@ -32,11 +32,14 @@ def make_batch(
     scale: float = 1.0,
     box_sizes: Sequence[float] = (),
     seed: int = 0,
+    num_stuff_classes: int = 0,
 ) -> dict:
     """A collated batch (``inputs`` uint8 images, ``data_samples``) with random boxes whose masks
     are ellipses inscribed in the boxes, as polygons or bitmaps. ``scale`` is the resize factor
     from the original image (ori_shape = img_shape / scale). ``box_sizes`` fixes the longer side of
-    the first boxes of every image (to reach given FCOS levels)."""
+    the first boxes of every image (to reach given FCOS levels). ``num_stuff_classes`` > 0 adds a
+    panoptic ``gt_sem_seg``: stuff labels ``num_classes + k`` in horizontal bands, the instances'
+    labels on their masks, a void (255) border."""
     rng = np.random.RandomState(seed)
     inputs: List[torch.Tensor] = []
     samples: List[DetDataSample] = []
@@ -76,8 +79,55 @@ def make_batch(
         )
         sample.gt_instances = gt
         sample.ignored_instances = InstanceData(bboxes=torch.zeros((0, 4)))
+        if num_stuff_classes:
+            seg = num_classes + (np.arange(h)[:, None] * num_stuff_classes // h).repeat(w, 1)
+            for mask, label in zip(masks.to_ndarray(), gt.labels.numpy()):
+                seg[mask.astype(bool)] = label
+            seg[:4], seg[:, :4] = 255, 255
+            sample.gt_sem_seg = PixelData(sem_seg=torch.from_numpy(seg)[None])
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def train_step_and_predict(cfg: Config) -> list:
+    """Build the model of a zoo config, train one step on a random batch (asserting finite,
+    positive losses and a gradient on every trainable parameter), then predict on a random image
+    of 256x352 at ori_shape 512x704. Panoptic models get ``gt_sem_seg`` too."""
+    from mmdet.registry import MODELS
+
+    num_classes = cfg.model.bbox_head.num_classes
+    num_stuff = cfg.model.get('semantic_head', {}).get('num_stuff_classes', 0)
+    # COCO's regress ranges / 4, so that small test images reach every FCOS level
+    cfg.model.bbox_head.regress_ranges = ((-1, 16), (16, 32), (32, 64), (64, 128), (128, 1e8))
+    if cfg.model.backbone.type in ('ResNet', 'ResNeXt'):  # zero-initialised gammas cut blocks
+        cfg.model.backbone.zero_init_residual = False
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    # Frozen BN without ImageNet statistics lets random activations grow through the backbone
+    # until the attention saturates; batch statistics stand in for the pretrained ones (the BN
+    # stays frozen).
+    model.backbone.norm_eval = False
+    model.backbone.train()
+    # relu(scale * distance) passes no gradient to a level scale whose few positives all start with
+    # negative predicted distances: start them positive
+    torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 1.0)
+    batch = make_batch([(256, 352), (224, 288)], [6, 3], num_classes=num_classes,
+                       box_sizes=[12, 28, 56, 110, 300], num_stuff_classes=num_stuff)
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    for key, value in losses.items():
+        assert torch.isfinite(value) and value > 0, key
+    sum(losses.values()).backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable
+    assert [n for n, p in trainable if p.grad is None or not p.grad.abs().sum() > 0] == []
+
+    model.eval()
+    torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.0)  # let the untrained head detect
+    with torch.no_grad():
+        batch = make_batch([(256, 352)], [2], num_classes=num_classes, scale=0.5)
+        return model(**model.data_preprocessor(batch, False), mode='predict')
 
 
 TINY_COCO_IMAGE_SIZE = 128
@@ -170,3 +220,90 @@ def logged_losses(work_dir: Path) -> dict:
         for record in records
         if 'loss' in record
     }
+
+
+# (x, y, w, h) of the thing squares per image of write_tiny_coco_panoptic; the rest is stuff
+TINY_PANOPTIC_SQUARES = [[(8, 8, 24, 24)], [(30, 20, 20, 30), (4, 40, 16, 16)]]
+TINY_PANOPTIC_CATEGORIES = [
+    dict(id=1, name='square', isthing=1, supercategory='shape'),
+    dict(id=7, name='sky', isthing=0, supercategory='stuff'),
+    dict(id=9, name='ground', isthing=0, supercategory='stuff'),
+]
+
+
+def write_tiny_coco_panoptic(root: Path, stuff: bool = True) -> dict:
+    """Write a toy COCO panoptic dataset to ``root``: ``images/`` with two 64x64 images of
+    green squares (category 1) on a sky (7, upper half) and ground (9, lower half) background,
+    ``panoptic.json`` and ``panoptic/*.png``. ``stuff=False`` leaves the background void.
+    Returns the json (to be changed and written again by a test)."""
+    import json
+
+    import cv2
+
+    rng = np.random.default_rng(0)
+    (root / 'images').mkdir(parents=True)
+    (root / 'panoptic').mkdir()
+    size = 64
+    images, annotations = [], []
+    for image_id, squares in enumerate(TINY_PANOPTIC_SQUARES, start=1):
+        image = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+        ids = np.zeros((size, size), np.int64)
+        segments = []
+        if stuff:
+            for segment_id, category_id, rows in ((101, 7, slice(0, 32)), (102, 9, slice(32, 64))):
+                ids[rows] = segment_id
+                image[rows] += 80 if category_id == 7 else 40
+                segments.append(dict(id=segment_id, category_id=category_id, iscrowd=0,
+                                     bbox=[0, rows.start, size, 32], area=size * 32))
+        for k, (x, y, w, h) in enumerate(squares, start=1):
+            ids[y:y + h, x:x + w] = k
+            image[y:y + h, x:x + w] = (40, 200, 40)
+            segments.append(dict(id=k, category_id=1, iscrowd=0, bbox=[x, y, w, h], area=w * h))
+        for segment in segments:
+            segment['area'] = int((ids == segment['id']).sum())
+        file_name = f'{image_id:04d}.jpg'
+        cv2.imwrite(str(root / 'images' / file_name), image)
+        rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], -1).astype(np.uint8)
+        cv2.imwrite(str(root / 'panoptic' / file_name.replace('.jpg', '.png')), rgb[..., ::-1])
+        images.append(dict(id=image_id, file_name=file_name, width=size, height=size))
+        annotations.append(dict(image_id=image_id, file_name=file_name.replace('.jpg', '.png'),
+                                segments_info=segments))
+    coco = dict(images=images, annotations=annotations, categories=TINY_PANOPTIC_CATEGORIES)
+    (root / 'panoptic.json').write_text(json.dumps(coco))
+    return coco
+
+
+def tiny_panoptic_dataset_cfg(root: Path, pipeline: list) -> dict:
+    """A ``CheckedCocoPanopticDataset`` config of :func:`write_tiny_coco_panoptic` data."""
+    return dict(
+        type='CheckedCocoPanopticDataset',
+        data_root=str(root),
+        ann_file='panoptic.json',
+        data_prefix=dict(img='images/', seg='panoptic/'),
+        metainfo=dict(classes=('square', 'sky', 'ground'), thing_classes=('square', ),
+                      stuff_classes=('sky', 'ground')),
+        pipeline=pipeline)
+
+
+def assert_panoptic_matches_instances(result, semantic_head: dict, score_thr: float) -> None:
+    """The ``pred_panoptic_seg`` of a :class:`DetDataSample` is consistent with its
+    ``pred_instances``: at least one thing segment, no more than instances scoring
+    ``score_thr``, each of a thing label and inside the mask of such an instance of its label;
+    the other values stuff labels or void."""
+    from mmdet.evaluation.functional import INSTANCE_OFFSET
+
+    num_things = semantic_head['num_things_classes']
+    num_classes = num_things + semantic_head['num_stuff_classes']
+    pan = result.pred_panoptic_seg.sem_seg[0].numpy()
+    pred = result.pred_instances
+    laid = pred[pred.scores >= score_thr]
+    segments = np.unique(pan)
+    things = segments[segments >= INSTANCE_OFFSET]
+    assert 0 < len(things) <= len(laid)
+    for segment in things:
+        label, pixels = segment % INSTANCE_OFFSET, pan == segment
+        assert label < num_things
+        assert any(bool(mask[pixels].all()) for mask, lab in
+                   zip(laid.masks.numpy(), laid.labels.numpy()) if lab == label), segment
+    stuff = segments[segments < INSTANCE_OFFSET]
+    assert ((stuff >= num_things) & (stuff <= num_classes)).all()

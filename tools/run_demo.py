@@ -6,7 +6,9 @@ Runs, each step through the project's own tools so that what the demo shows is w
 2. ``tools/train.py CONFIG`` (mmengine's logging: losses, lr, ETA; COCO evaluation at the end);
 3. ``tools/test.py CONFIG CHECKPOINT --show-dir --out`` (bbox and segm COCO metrics, pictures);
 
-then prints a summary table of the COCO metrics and where the pictures are.
+then prints a summary table of the COCO metrics and where the pictures are. A panoptic config
+(``configs/panoptic_centermask/demo/``) gets PQ / SQ / RQ (all, things, stuff) in the table too,
+and its pictures show the panoptic map.
 """
 
 import argparse
@@ -20,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = 'configs/centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
 DEMO_DATA = 'data/centermask_demo'  # the demo configs' data_root
 METRIC_NAMES = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
+PANOPTIC_NAMES = ('PQ', 'SQ', 'RQ')
 
 
 def run(cmd, **kwargs) -> None:
@@ -44,12 +47,19 @@ def latest_metrics(test_dir: Path) -> dict:
 
 
 def summary_table(metrics: dict) -> str:
+    """The bbox and segm COCO metrics and, when the run has them, the panoptic ones."""
     rows = ['| task | ' + ' | '.join(METRIC_NAMES) + ' |', '|---' * (len(METRIC_NAMES) + 1) + '|']
     for task in ('bbox', 'segm'):
         values = [
             f'{metrics.get(f"coco/{task}_{name}", float("nan")):.3f}' for name in METRIC_NAMES
         ]
         rows.append(f'| {task} | ' + ' | '.join(values) + ' |')
+    if any(key.startswith('coco_panoptic/') for key in metrics):
+        rows += ['', '| panoptic | ' + ' | '.join(PANOPTIC_NAMES) + ' |',
+                 '|---' * (len(PANOPTIC_NAMES) + 1) + '|']
+        for segments, suffix in (('all', ''), ('things', '_th'), ('stuff', '_st')):
+            values = [f'{metrics[f"coco_panoptic/{name}{suffix}"]:.1f}' for name in PANOPTIC_NAMES]
+            rows.append(f'| {segments} | ' + ' | '.join(values) + ' |')
     return '\n'.join(rows)
 
 

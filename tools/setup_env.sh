@@ -13,6 +13,7 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 TORCH_VERSION=2.13.0
 MMCV_VERSION=2.1.0
+PANOPTICAPI=panopticapi-lite==0.2.0
 CACHE="${MMDET_CENTERMASK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmdet-centermask}"
 CONSTRAINTS="$ROOT/tools/constraints.txt"
 
@@ -83,7 +84,12 @@ fi
 
 say "installing mmengine, mmdet, pycocotools and mmdet-centermask (editable, with test extras)"
 "${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[test]"
-"$PY" -c "import mmcv.ops, mmdet, mmdet_centermask; print('  torch', __import__('torch').__version__, \
+# COCO panoptic (mmdet's CocoPanopticMetric and panoptic loading import panopticapi): the PyPI
+# build of cocodataset/panopticapi. Without its declared dependencies: it pins numpy<2 and pulls
+# scikit-image, and needs only numpy, Pillow and pycocotools, which are here.
+say "installing $PANOPTICAPI (without dependencies)"
+"${PIP[@]}" install -q --no-deps "$PANOPTICAPI"
+"$PY" -c "import mmcv.ops, mmdet, mmdet_centermask, panopticapi.evaluation; print('  torch', __import__('torch').__version__, \
 '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmdet_centermask', mmdet_centermask.__version__)"
 stamp_value > "$STAMP"
 say "done: activate with 'source .venv/bin/activate'"

@@ -29,8 +29,15 @@ centermask2                                        mmdet
 ``roi_heads.maskiou_head.maskiou_fcn{k}``          ``roi_head.mask_iou_head.convs.{k-1}``
 ``roi_heads.maskiou_head.maskiou_fc{k}``           ``roi_head.mask_iou_head.fcs.{k-1}``
 ``roi_heads.maskiou_head.maskiou``                 ``roi_head.mask_iou_head.fc_mask_iou``
+``sem_seg_head.p{l}.{2k}`` (+ ``.norm``)            ``semantic_head.conv_upsample_layers.{l-L}``
+                                                   ``.conv.{k}.conv`` (``.gn``): Panoptic-CenterMask
+``sem_seg_head.predictor``                         ``semantic_head.conv_logits``, the things
+                                                   channel (detectron2's first) moved last
 ``pixel_mean`` / ``pixel_std``                     dropped; their values go to ``meta['input']``
 =================================================  ===============================================
+
+A Panoptic-CenterMask checkpoint (``sem_seg_head.*`` keys) has FPN laterals from P2 (``L = 2``):
+its FCOS head reads P3-P7 (centermask2's ``FCOS.IN_FEATURES``), its semantic head P2-P5.
 
 centermask2's MaskIoU head takes mask probabilities, mmdet's :class:`MaskIoUHead` takes logits
 and applies the sigmoid itself: the same function, so the weights map one to one. The FCOS
@@ -49,11 +56,15 @@ from ..models.backbones.vovnet import CENTERMASK2_PREFIX
 from .common import (Conversion, ConversionError, KeyRule, MappedState, Shapes, apply_rules,
                      config_model_shapes, finish_conversion, input_meta, map_keys,
                      module_shapes)
+from .sem_seg_head import (SEM_SEG_LEVEL, is_panoptic, move_things_channel_last,
+                           sem_seg_head_rules, semantic_head_config)
 from .vovnet import DETECTRON2_INPUT, detectron2_to_vovnet_keys, select_vovnet_config
 
 FCOS_PREFIX = 'proposal_generator.fcos_head.'
 MASK_HEAD_PREFIX = 'roi_heads.mask_head.'
 MASK_IOU_HEAD_PREFIX = 'roi_heads.maskiou_head.'
+# centermask2's FCOS reads P3 and up (FCOS.IN_FEATURES), also when the FPN starts at P2
+FCOS_LOWEST_LEVEL = 3
 NORMALISATION_BUFFERS = ('pixel_mean', 'pixel_std')
 FPN_LATERAL = r'backbone\.fpn_lateral(\d+)\.'
 FPN_TOP_BLOCK = r'backbone\.top_block\.p(\d+)\.'
@@ -141,7 +152,7 @@ def centermask2_to_mmdet_keys(keys: List[str]) -> Dict[str, Optional[str]]:
         return (f'neck.fpn_convs.{laterals.index(level)}.conv.{match[2]}'
                 if level in laterals else None)
 
-    rules = HEAD_RULES + (
+    rules = HEAD_RULES + sem_seg_head_rules(_levels(keys, SEM_SEG_LEVEL)) + (
         (r'backbone\.fpn_lateral(\d+)\.(weight|bias)',
          lambda m: f'neck.lateral_convs.{laterals.index(int(m[1]))}.conv.{m[2]}'),
         (r'backbone\.fpn_output(\d+)\.(weight|bias)', fpn_conv),
@@ -266,7 +277,8 @@ def infer_centermask_parts(source: Dict[str, Tensor], mapped: MappedState) -> Di
 
     Returns:
         dict[str, dict]: Config by key prefix: ``backbone``, ``neck``, ``bbox_head``,
-        ``roi_head.mask_head``, ``roi_head.mask_iou_head``.
+        ``roi_head.mask_head``, ``roi_head.mask_iou_head`` and, for Panoptic-CenterMask,
+        ``semantic_head``.
 
     Raises:
         ConversionError: A tensor the inference needs is missing, or the backbone arch cannot
@@ -287,13 +299,17 @@ def infer_centermask_parts(source: Dict[str, Tensor], mapped: MappedState) -> Di
         except ConversionError as error:
             raise ConversionError(f'{error}; pass --config to convert against a config and see '
                                   'every difference') from error
-    return {
+    parts = {
         'backbone': backbone_cfg,
         'neck': _fpn_config(source, laterals, tops),
-        'bbox_head': _fcos_config(source, laterals + tops),
+        'bbox_head': _fcos_config(
+            source, [level for level in laterals + tops if level >= FCOS_LOWEST_LEVEL]),
         'roi_head.mask_head': _mask_head_config(source),
         'roi_head.mask_iou_head': _mask_iou_head_config(source),
     }
+    if is_panoptic(keys):
+        parts['semantic_head'] = semantic_head_config(source, parts['bbox_head']['num_classes'])
+    return parts
 
 
 def _source_input(source: Dict[str, Tensor], notes: List[str]) -> dict:
@@ -353,6 +369,8 @@ def convert_centermask2(source: Dict[str, Tensor],
             mapped.tensors[key] = mapped.tensors[key].reshape(())
     if scales:
         mapped.notes.append(f'{len(scales)} FCOS scales reshaped from [1] to [] (mmcv Scale)')
+    if is_panoptic(list(source)):
+        move_things_channel_last(mapped)
     if _is_resnet(list(source)):
         mapped.notes.append('ResNet: mmdet style="caffe" puts the stride in the 1x1 conv, as '
                             'detectron2 does with RESNETS.STRIDE_IN_1X1=True (its default)')

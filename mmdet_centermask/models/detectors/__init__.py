@@ -1,3 +1,4 @@
 from .centermask import CenterMask
+from .panoptic_centermask import PanopticCenterMask
 
-__all__ = ['CenterMask']
+__all__ = ['CenterMask', 'PanopticCenterMask']

@@ -6,7 +6,7 @@ from mmdet.models.backbones import RegNet, ResNet
 from mmdet.models.detectors import SingleStageDetector
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
-from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 
 from ..backbones import VoVNet
 
@@ -125,13 +125,18 @@ class CenterMask(SingleStageDetector):
             }
             errors += [f'{key}={channels} but neck.out_channels={fpn_channels}'
                        for key, channels in fpn_readers.items() if channels != fpn_channels]
+        errors += self._check_levels()
+        if errors:
+            raise ValueError('CenterMask config parts do not fit together: ' + '; '.join(errors))
+
+    def _check_levels(self) -> List[str]:
+        """The FPN must output one level per FCOS stride."""
         num_levels = getattr(self.neck, 'num_outs', None)
         strides = list(self.bbox_head.strides)
         if num_levels is not None and num_levels != len(strides):
-            errors.append(f'neck.num_outs={num_levels} but bbox_head.strides={strides} has '
-                          f'{len(strides)} levels')
-        if errors:
-            raise ValueError('CenterMask config parts do not fit together: ' + '; '.join(errors))
+            return [f'neck.num_outs={num_levels} but bbox_head.strides={strides} has '
+                    f'{len(strides)} levels']
+        return []
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
         """FCOS losses plus mask and MaskIoU losses on the sampled FCOS
@@ -146,11 +151,27 @@ class CenterMask(SingleStageDetector):
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_centerness``,
             ``loss_mask`` and ``loss_mask_iou``.
         """
-        x = self.extract_feat(batch_inputs)
+        return self.instance_loss(self.extract_feat(batch_inputs), batch_data_samples)
+
+    def instance_feats(self, x: Tuple[Tensor]) -> Tuple[Tensor]:
+        """The FPN levels of the FCOS head and the mask branch: all of them (P3-P7)."""
+        return x
+
+    def instance_loss(self, x: Tuple[Tensor], batch_data_samples: SampleList) -> dict:
+        """FCOS, mask and MaskIoU losses on the FPN features ``x`` (see :meth:`loss`)."""
+        x = self.instance_feats(x)
         losses, detections = self.bbox_head.loss_and_predict(
             x, batch_data_samples, proposal_cfg=self.train_cfg['bbox'])
         losses.update(self.roi_head.loss(x, detections, batch_data_samples))
         return losses
+
+    def predict_instances(self, x: Tuple[Tensor], batch_data_samples: SampleList,
+                          rescale: bool = True) -> InstanceList:
+        """Detections with masks and mask scores on the FPN features ``x`` (see
+        :meth:`predict`)."""
+        x = self.instance_feats(x)
+        detections = self.bbox_head.predict(x, batch_data_samples, rescale=False)
+        return self.roi_head.predict(x, detections, batch_data_samples, rescale=rescale)
 
     def predict(self,
                 batch_inputs: Tensor,
@@ -168,9 +189,8 @@ class CenterMask(SingleStageDetector):
             list[:obj:`DetDataSample`]: ``pred_instances`` with ``bboxes``,
             ``scores``, ``labels``, ``masks`` and ``mask_scores``.
         """
-        x = self.extract_feat(batch_inputs)
-        detections = self.bbox_head.predict(x, batch_data_samples, rescale=False)
-        results_list = self.roi_head.predict(x, detections, batch_data_samples, rescale=rescale)
+        results_list = self.predict_instances(
+            self.extract_feat(batch_inputs), batch_data_samples, rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
     def _forward(self,
@@ -183,7 +203,7 @@ class CenterMask(SingleStageDetector):
             and, when ``batch_data_samples`` are given, the mask branch outputs
             ``(mask_preds, mask_ious)`` for the FCOS detections.
         """
-        x = self.extract_feat(batch_inputs)
+        x = self.instance_feats(self.extract_feat(batch_inputs))
         fcos_outs = self.bbox_head.forward(x)
         if batch_data_samples is None:
             return fcos_outs, ()

@@ -1,0 +1,20 @@
+# Panoptic-CenterMask V2-39-FPN, 3x, multi-scale (centermask2
+# panoptic_centermask_V_39_eSE_FPN_ms_3x: Base-Panoptic-VoVNet-FPN.yaml), the recipe of
+# panoptic-centermask_r50_fpn_ms-3x_coco.py with the VoVNetV2-39 backbone giving stage2-stage5.
+_base_ = './panoptic-centermask_r50_fpn_ms-3x_coco.py'
+custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='VoVNet',
+        arch='V-39',
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,  # every stage is trained; BN is frozen (SPEC section 3)
+        norm_cfg=dict(type='BN', requires_grad=False),
+        norm_eval=True,
+        # detectron2 ImageNet weights (vovnet39_ese_detectron2.pth, BGR input) converted with
+        # tools/model_converters/vovnet_to_mmdet.py; see configs/centermask/README.md
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/vovnet39_ese_detectron2_mmdet.pth')),
+    neck=dict(in_channels=[256, 512, 768, 1024]))
