@@ -1,4 +1,5 @@
 # The two quick-start commands (README): `make demo` and `make test`. Both set up .venv first.
+# `make demo-panoptic`: the optional panoptic demo (README).
 # `make benchmark [BENCH_OPTS="--channels-last --fuse-conv-bn"]`: the README's speed tables
 # (inference side by side with mmdet's own models), written to work_dirs/benchmark/.
 PYTHON := .venv/bin/python
@@ -10,13 +11,19 @@ BENCH := $(PYTHON) tools/analysis_tools/benchmark.py --num-dets 50 --threads 2 -
 	$(BENCH_OPTS)
 MASK_RCNN := mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py
 
-.PHONY: setup demo test benchmark
+PANOPTIC_DEMO := configs/panoptic_centermask/demo/panoptic-centermask-lite_v2-19-slim-dw_fpn_demo.py
+
+.PHONY: setup demo demo-panoptic test benchmark
 
 setup:
 	@bash tools/setup_env.sh
 
 demo: setup
 	$(PYTHON) tools/run_demo.py
+
+# the optional second demo: Panoptic-CenterMask-Lite on the same data in COCO panoptic format
+demo-panoptic: setup
+	$(PYTHON) tools/run_demo.py --config $(PANOPTIC_DEMO) --work-dir work_dirs/panoptic_demo
 
 test: setup
 	$(PYTHON) -m pytest tests -q -rs

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up (idempotently) the project's virtual environment in .venv:
 #   torch 2.13.0 (CPU) -> mmcv 2.1.0 built WITH its compiled CPU ops (wheel cached outside the repo,
-#   keyed by torch and Python version) -> mmengine, mmdet, pycocotools -> this package, editable.
+#   keyed by torch and Python version) -> mmengine, mmdet, pycocotools -> this package, editable
+#   -> panopticapi-lite (COCO panoptic loading and PQ).
 # A second run on a set-up machine only compares a stamp and returns in about a second.
 #
 # Environment: PYTHON (interpreter to create the venv with, default python3.11 or python3),

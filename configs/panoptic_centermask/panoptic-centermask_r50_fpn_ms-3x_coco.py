@@ -2,8 +2,9 @@
 # Base-Panoptic-ResNet-FPN.yaml on Base-CenterMask-ResNet.yaml): CenterMask with detectron2's
 # Panoptic FPN semantic branch. The backbone gives res2-res5 to the FPN (P2-P7); FCOS and the mask
 # branch read P3-P7, the semantic head P2-P5 (53 stuff classes + 1 things class, loss weight 0.5).
-# Data: COCO panoptic (annotations/panoptic_{train,val}2017.json and their PNG folders) and, for the
-# box and mask AP, instances_val2017.json.
+# Data: COCO panoptic (annotations/panoptic_{train,val}2017.json and their PNG folders) and COCO
+# instances (instances_train2017.json for the instance ground truth, instances_val2017.json for the
+# box and mask AP).
 _base_ = '../centermask/centermask_r50_fpn_ms-3x_coco.py'
 custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
 
@@ -32,9 +33,19 @@ model = dict(
 
 data_root = 'data/coco/'
 backend_args = None
+# centermask2's coco_2017_train_panoptic_separated: instances (boxes, polygon masks, crowds
+# ignored) from the instances json, so that the mask branch gets centermask2's polygon targets;
+# the semantic map from the panoptic PNGs
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='CheckedLoadPanopticAnnotations', backend_args=backend_args),
+    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='CheckedLoadPanopticAnnotations',
+        with_bbox=False,
+        with_label=False,
+        with_mask=False,
+        with_seg=True,
+        backend_args=backend_args),
     dict(
         type='RandomChoiceResize',
         scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
@@ -53,9 +64,10 @@ test_pipeline = [
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,
-        type='CheckedCocoPanopticDataset',
+        type='CocoPanopticSeparatedDataset',
         data_root=data_root,
-        ann_file='annotations/panoptic_train2017.json',
+        ann_file='annotations/instances_train2017.json',
+        panoptic_ann_file='annotations/panoptic_train2017.json',
         data_prefix=dict(img='train2017/', seg='annotations/panoptic_train2017/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=32),
         pipeline=train_pipeline,

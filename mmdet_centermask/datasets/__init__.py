@@ -1,4 +1,5 @@
 from .checked_coco_panoptic import CheckedCocoPanopticDataset
+from .coco_panoptic_separated import CocoPanopticSeparatedDataset
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['CheckedCocoPanopticDataset']
+__all__ = ['CheckedCocoPanopticDataset', 'CocoPanopticSeparatedDataset']

@@ -44,9 +44,13 @@ def test_recipe(name):
     assert cfg.param_scheduler == instance.param_scheduler
     assert cfg.train_cfg.max_iters == 270000
     train_pipeline = cfg.train_dataloader.dataset.pipeline
-    assert train_pipeline[1].type == 'CheckedLoadPanopticAnnotations'
-    assert train_pipeline[2] == instance.train_dataloader.dataset.pipeline[2]  # 640..800 x 1333
-    assert cfg.train_dataloader.dataset.type == 'CheckedCocoPanopticDataset'
+    # centermask2's panoptic_separated: polygon instances, the semantic map from the PNGs
+    assert train_pipeline[:2] == instance.train_dataloader.dataset.pipeline[:2]
+    assert (train_pipeline[2].type, train_pipeline[2].with_seg, train_pipeline[2].with_mask) == (
+        'CheckedLoadPanopticAnnotations', True, False)
+    assert train_pipeline[3] == instance.train_dataloader.dataset.pipeline[2]  # 640..800 x 1333
+    assert cfg.train_dataloader.dataset.type == 'CocoPanopticSeparatedDataset'
+    assert cfg.val_dataloader.dataset.type == 'CheckedCocoPanopticDataset'
     assert [e.type for e in cfg.val_evaluator] == ['CocoPanopticMetric', 'CocoMetric']
     assert cfg.custom_hooks[0].type == 'PanopticClassCheckHook'
     if name.startswith('panoptic-centermask_x101'):
@@ -61,3 +65,34 @@ def test_trains_and_predicts_a_consistent_panoptic_map(name):
     result = train_step_and_predict(cfg)[0]
     assert result.pred_panoptic_seg.sem_seg.shape[1:] == result.ori_shape == (512, 704)
     assert_panoptic_matches_instances(result, cfg.model.semantic_head, score_thr=0.3)
+
+
+def test_readme_and_metafile_hold_the_published_numbers_of_every_config():
+    import re
+
+    import yaml
+
+    zoo_dir = CONFIG_DIR / 'panoptic_centermask'
+    readme = (zoo_dir / 'README.md').read_text()
+    metafile = yaml.safe_load((zoo_dir / 'metafile.yml').read_text())
+    assert sorted(set(re.findall(r'\]\(\./([^)]+\.py)\)', readme))) == ZOO
+    assert sorted(m['Config'] for m in metafile['Models']) == [
+        f'configs/panoptic_centermask/{name}' for name in ZOO]
+    for model in metafile['Models']:
+        assert (CONFIG_DIR.parent / model['Config']).is_file()
+        row, = [line for line in readme.splitlines()
+                if line.startswith('|') and f"](./{model['Name']}.py)" in line]
+        cells = [cell.strip() for cell in row.strip('|').split('|')]
+        metrics = {k: v for r in model.get('Results', []) for k, v in r['Metrics'].items()}
+        # Backbone | Lr schd | Mem | Inf time | box AP | mask AP | PQ | PQ (ours)
+        assert cells[4:7] == [f'{metrics[k]:.1f}' if k in metrics else '-'
+                              for k in ('box AP', 'mask AP', 'PQ')]
+        times = model['Metadata'].get('inference time (ms/im)')
+        assert cells[3] == (f"{times[0]['value'] / 1000:.3f}" if times else '-')
+    published = {row[0]: row[1:] for row in (  # centermask2's README, box and mask AP unswapped
+        ('R-50-FPN', '41.4', '37.3', '42.0'), ('V2-39-FPN', '43.4', '39.0', '43.7'),
+        ('R-101-FPN', '43.5', '39.0', '43.6'), ('V2-57-FPN', '43.9', '39.6', '44.5'),
+        ('V2-99-FPN', '45.1', '40.6', '45.4'))}
+    for backbone, numbers in published.items():
+        row, = [line for line in readme.splitlines() if line.startswith(f'| {backbone} |')]
+        assert [c.strip() for c in row.strip('|').split('|')][4:7] == list(numbers)

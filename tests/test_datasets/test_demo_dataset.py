@@ -82,3 +82,50 @@ def test_coco_dataset_loads_classes_masks_and_boxes(demo_root, split):
         assert np.allclose(mask_boxes.numpy(), boxes.numpy(), atol=1.0 if split == 'val' else 4.0)
         num_instances += len(gt)
     assert num_instances == sum(1 for a in coco['annotations'] if not a['iscrowd'])
+
+
+@pytest.mark.parametrize('split', ['train', 'val'])
+def test_panoptic_format_has_the_instances_as_things_and_the_texture_as_stuff(demo_root, split):
+    """Every annotated instance is a thing segment (its rasterised polygons and its PNG pixels
+    agree), the background texture is the image's one stuff segment, the rest of the pasted
+    objects is void; the panoptic demo config loads it with the checks of
+    CheckedCocoPanopticDataset."""
+    import cv2
+    import pycocotools.mask as mask_util
+
+    root = demo_root / 'a' / 'annotations'
+    instances = json.loads((root / f'instances_{split}.json').read_text())
+    panoptic = json.loads((root / f'panoptic_{split}.json').read_text())
+    assert [(c['name'], c['isthing']) for c in panoptic['categories']] == [
+        (name, 1) for name in ('person', 'bottle', 'coin', 'horse', 'logo')
+    ] + [(name, 0) for name in ('grass', 'gravel', 'brick')]
+    by_image, ious = {}, []
+    for ann in instances['annotations']:
+        by_image.setdefault(ann['image_id'], []).append(ann)
+    for record in panoptic['annotations']:
+        image = next(i for i in instances['images'] if i['id'] == record['image_id'])
+        rgb = cv2.imread(str(root / f'panoptic_{split}' / record['file_name']))[..., ::-1]
+        rgb = rgb.astype(np.int64)
+        ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+        *things, stuff = record['segments_info']
+        assert stuff['category_id'] in (6, 7, 8) and stuff['area'] == (ids == stuff['id']).sum()
+        assert set(np.unique(ids).tolist()) <= {0} | {s['id'] for s in record['segments_info']}
+        anns = by_image.get(record['image_id'], [])
+        assert [s['category_id'] for s in things] == [a['category_id'] for a in anns]
+        for segment, ann in zip(things, anns):
+            mask = ids == segment['id']
+            polygons = mask_util.decode(mask_util.merge(mask_util.frPyObjects(
+                ann['segmentation'], image['height'], image['width']))).astype(bool)
+            ys, xs = np.nonzero(mask)
+            assert segment['area'] == mask.sum()
+            assert segment['bbox'] == [xs.min(), ys.min(), np.ptp(xs) + 1, np.ptp(ys) + 1]
+            # the polygons are traced from these pixels: small objects differ by their border
+            ious.append((mask & polygons).sum() / (mask | polygons).sum())
+    assert min(ious) > 0.5 and np.mean(ious) > 0.85
+    cfg = load_config('panoptic_centermask/demo/panoptic-centermask-lite_v2-19-slim-dw_fpn_demo.py')
+    dataset_cfg = (cfg.train_dataloader if split == 'train' else cfg.val_dataloader).dataset
+    dataset_cfg.data_root = str(demo_root / 'a')
+    dataset = DATASETS.build(dataset_cfg)
+    sample = dataset[0]['data_samples']
+    assert len(sample.gt_instances) == len(sample.gt_instances.masks) > 0
+    assert sample.gt_sem_seg.sem_seg.max() >= 5  # a stuff label

@@ -60,6 +60,59 @@ def test_real_coco_masks_line_up_with_their_boxes_and_crowds_are_dropped():
     assert (seg[ids == 0] == 255).all()
 
 
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason=f'the real COCO panoptic sample is not at {SAMPLE}')
+def test_separated_dataset_takes_instances_from_the_instances_json_and_seg_from_the_png():
+    """centermask2's panoptic_separated data: the instances json's things (its stuff annotations
+    are no instances; crowds are ignored instances) and the semantic map of the panoptic PNG,
+    the same as CheckedCocoPanopticDataset's."""
+    common = dict(data_root=str(SAMPLE / 'sample_data'),
+                  data_prefix=dict(img='input_images/', seg='panoptic_examples/'))
+    separated = build(dict(
+        type='CocoPanopticSeparatedDataset', ann_file='panoptic_coco_detection_format.json',
+        panoptic_ann_file='panoptic_examples.json', **common,
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
+                  dict(type='CheckedLoadPanopticAnnotations', with_bbox=False, with_label=False,
+                       with_mask=False, with_seg=True),
+                  dict(type='PackDetInputs')]))
+    panoptic = build(dict(type='CheckedCocoPanopticDataset', ann_file='panoptic_examples.json',
+                          **common, pipeline=PIPELINE))
+    for index, num_crowds in enumerate((1, 2)):
+        ours, theirs = separated[index]['data_samples'], panoptic[index]['data_samples']
+        assert ours.img_id == theirs.img_id
+        assert (ours.gt_sem_seg.sem_seg == theirs.gt_sem_seg.sem_seg).all()
+        assert ours.gt_instances.labels.tolist() == theirs.gt_instances.labels.tolist()
+        assert (ours.gt_instances.labels < 80).all()
+        assert len(ours.ignored_instances) == num_crowds
+        assert len(ours.gt_instances.masks) == len(ours.gt_instances)
+
+
+@pytest.mark.parametrize('case, message', [
+    ('category', r"panoptic.json: category 9 \('ground'\) is not among the metainfo classes"),
+    ('image', r'panoptic.json has no entry for image .*0003.jpg \(id 3\) of .*instances.json'),
+    ('order', r'give these category ids other labels .*: \{7: \(0, 1\), 1: \(1, 0\)\}'),
+])
+def test_separated_dataset_names_files_that_disagree(tmp_path, case, message):
+    coco = write_tiny_coco_panoptic(tmp_path)
+    instances = dict(images=coco['images'], categories=coco['categories'][:1], annotations=[
+        dict(id=1, image_id=1, category_id=1, bbox=[8, 8, 24, 24], area=576, iscrowd=0,
+             segmentation=[[8, 8, 32, 8, 32, 32, 8, 32]])])
+    cfg = tiny_panoptic_dataset_cfg(tmp_path, PIPELINE)
+    cfg.update(type='CocoPanopticSeparatedDataset', ann_file='instances.json',
+               panoptic_ann_file='panoptic.json')
+    if case == 'category':
+        cfg['metainfo'] = dict(classes=('square', 'sky'), thing_classes=('square', ),
+                               stuff_classes=('sky', ))
+    elif case == 'image':
+        instances['images'] = instances['images'] + [dict(id=3, file_name='0003.jpg', width=64,
+                                                          height=64)]
+    else:  # the instances json lists a stuff category first
+        instances['categories'] = [coco['categories'][1], coco['categories'][0]]
+    (tmp_path / 'instances.json').write_text(json.dumps(instances))
+    with pytest.raises(ValueError, match=message):
+        build(cfg)
+
+
 def test_tiny_dataset_labels_masks_and_semantic_map(tmp_path):
     write_tiny_coco_panoptic(tmp_path)
     dataset = build(tiny_panoptic_dataset_cfg(tmp_path, PIPELINE))

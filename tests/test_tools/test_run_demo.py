@@ -2,6 +2,7 @@
 data generation, tools/train.py, tools/test.py (metrics, pictures, dumped results), the summary, and
 demo/image_demo.py on the produced checkpoint."""
 
+import importlib.util
 import json
 import pickle
 import subprocess
@@ -78,3 +79,18 @@ def test_main_job_pipeline(tmp_path):
     )
     assert (tmp_path / 'out' / 'vis' / '100000.jpg').is_file()
     assert (tmp_path / 'out' / 'preds' / '100000.json').is_file()
+
+
+def test_summary_table_of_a_panoptic_run():
+    spec = importlib.util.spec_from_file_location('run_demo', ROOT / 'tools' / 'run_demo.py')
+    run_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_demo)
+    metrics = {f'coco/{task}_{name}': 0.5 for task in ('bbox', 'segm')
+               for name in run_demo.METRIC_NAMES}
+    assert 'panoptic' not in run_demo.summary_table(metrics)
+    metrics.update({f'coco_panoptic/{q}{s}': 10.0 * i + j for i, s in enumerate(('', '_th', '_st'))
+                    for j, q in enumerate(('PQ', 'SQ', 'RQ'))})
+    table = run_demo.summary_table(metrics).splitlines()
+    assert table[2] == '| bbox | ' + ' | '.join(['0.500'] * 6) + ' |'
+    assert table[-4:] == ['|---|---|---|---|', '| all | 0.0 | 1.0 | 2.0 |',
+                          '| things | 10.0 | 11.0 | 12.0 |', '| stuff | 20.0 | 21.0 | 22.0 |']

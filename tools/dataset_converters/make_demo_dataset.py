@@ -212,6 +212,12 @@ def id_to_rgb(ids: np.ndarray) -> np.ndarray:
     return np.stack([ids % 256, ids // 256 % 256, ids // 256**2], -1).astype(np.uint8)
 
 
+def pixel_box(mask: np.ndarray) -> List[int]:
+    """COCO ``[x, y, w, h]`` of the pixels of a mask (a panoptic segment's box)."""
+    ys, xs = np.nonzero(mask)
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+
+
 def panoptic_record(
     image: dict,
     instances: List[dict],
@@ -221,23 +227,20 @@ def panoptic_record(
     png_dir: Path,
 ) -> dict:
     """Write the panoptic PNG of one image and return its ``annotations`` entry: segment ``k``
-    (1-based) is the ``k``-th instance, the last one the stuff (the pixels no pasted object
-    covers, annotated or not)."""
+    (1-based) is the ``k``-th instance (the pixels its polygons were traced from), the last one
+    the stuff (the pixels no pasted object covers, annotated or not)."""
     h, w = image['height'], image['width']
     ids = np.zeros((h, w), np.int64)
     segments = []
     for k, (ann, mask) in enumerate(zip(instances, masks), start=1):
         ids[mask] = k
         segments.append(dict(id=k, category_id=ann['category_id'], iscrowd=0,
-                             bbox=ann['bbox'], area=int(mask.sum())))
+                             bbox=pixel_box(mask), area=int(mask.sum())))
     stuff = ~object_pixels
-    ids[stuff] = len(segments) + 1
-    ys, xs = np.nonzero(stuff)
-    if len(ys):
-        segments.append(dict(
-            id=len(segments) + 1, category_id=len(CLASSES) + 1 + stuff_index, iscrowd=0,
-            bbox=[int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                  int(ys.max() - ys.min() + 1)], area=int(stuff.sum())))
+    if stuff.any():
+        ids[stuff] = len(segments) + 1
+        segments.append(dict(id=len(segments) + 1, category_id=len(CLASSES) + 1 + stuff_index,
+                             iscrowd=0, bbox=pixel_box(stuff), area=int(stuff.sum())))
     file_name = image['file_name'].replace('.jpg', '.png')
     cv2.imwrite(str(png_dir / file_name), id_to_rgb(ids)[..., ::-1])
     return dict(image_id=image['id'], file_name=file_name, segments_info=segments)

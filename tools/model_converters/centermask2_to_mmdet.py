@@ -1,10 +1,14 @@
-"""Convert a centermask2 (detectron2) CenterMask checkpoint to an mmdet checkpoint.
+"""Convert a centermask2 (detectron2) CenterMask or Panoptic-CenterMask checkpoint to an mmdet
+checkpoint.
 
 Example::
 
     python tools/model_converters/centermask2_to_mmdet.py \
         centermask2-V-39-eSE-FPN-ms-3x.pth checkpoints/centermask_v2-39_fpn_ms-3x_coco.pth \
         --config configs/centermask/centermask_v2-39_fpn_ms-3x_coco.py
+    python tools/model_converters/centermask2_to_mmdet.py \
+        panoptic_centermask_V_39_eSE_ms_3x.pth checkpoints/panoptic-centermask_v2-39.pth \
+        --config configs/panoptic_centermask/panoptic-centermask_v2-39_fpn_ms-3x_coco.py
 
 The source may hold its weights under ``"model"`` (detectron2) or be a bare state dict. The
 target model is inferred from the checkpoint (backbone arch, DCN stages, channels, numbers of

@@ -35,9 +35,19 @@ model = dict(
     panoptic_fusion_head=dict(type='ThresholdedHeuristicFusionHead'),
     test_cfg=dict(panoptic=dict(instance_score_thr=0.5, mask_overlap=0.5, stuff_area_limit=4096)))
 
+# instances with their polygons from instances_train.json, the semantic map from the panoptic PNGs
+# (as the zoo configs, centermask2's panoptic_separated)
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='CheckedLoadPanopticAnnotations', backend_args=None),
+    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='CheckedLoadPanopticAnnotations',
+        with_bbox=False,
+        with_label=False,
+        with_mask=False,
+        with_seg=True,
+        backend_args=None,
+    ),
     dict(type='RandomChoiceResize', scales=[(352, 256), (352, 288), (352, 320)], keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
@@ -54,10 +64,11 @@ test_pipeline = [
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,
-        type='CheckedCocoPanopticDataset',
+        type='CocoPanopticSeparatedDataset',
         data_root=data_root,
         metainfo=metainfo,
-        ann_file='annotations/panoptic_train.json',
+        ann_file='annotations/instances_train.json',
+        panoptic_ann_file='annotations/panoptic_train.json',
         data_prefix=dict(img='train/', seg='annotations/panoptic_train/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=32),
         pipeline=train_pipeline,
