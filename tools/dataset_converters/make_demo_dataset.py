@@ -215,7 +215,8 @@ def id_to_rgb(ids: np.ndarray) -> np.ndarray:
 def pixel_box(mask: np.ndarray) -> List[int]:
     """COCO ``[x, y, w, h]`` of the pixels of a mask (a panoptic segment's box)."""
     ys, xs = np.nonzero(mask)
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+    x, y = int(xs.min()), int(ys.min())
+    return [x, y, int(xs.max()) - x + 1, int(ys.max()) - y + 1]
 
 
 def panoptic_record(
