@@ -63,3 +63,22 @@ def test_semantic_head_computes_detectron2s_formula(panoptic):
     # detectron2's things channel is the first, ours the last
     torch.testing.assert_close(ours, torch.cat([reference[:, 1:], reference[:, :1]], 1),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_r50_panoptic_checkpoint_layout_converts_completely():
+    """The layout of centermask2's released panoptic_centermask_R_50_ms_3x.pth: detectron2's
+    ResNet-50 with FPN laterals from res2, 80 thing and 53 stuff classes."""
+    cfg = load_config('panoptic_centermask/panoptic-centermask_r50_fpn_ms-3x_coco.py')
+    state = random_values(MODELS.build(cfg.model).state_dict(), seed=1)
+    source = to_centermask2(state, lowest_fpn_level=2)
+    assert 'backbone.fpn_lateral2.weight' in source and 'backbone.top_block.p7.weight' in source
+    assert source[f'{SEM_SEG}predictor.weight'].shape[0] == 54
+    conversion = convert_centermask2(source)
+    assert conversion.complete, conversion.problems()
+    assert set(conversion.state_dict) == set(state)
+    parts = conversion.meta['model_parts']
+    assert parts['backbone'] == dict(type='ResNet', depth=50, style='caffe')
+    assert (parts['semantic_head']['num_things_classes'],
+            parts['semantic_head']['num_stuff_classes']) == (80, 53)
+    assert torch.equal(conversion.state_dict['semantic_head.conv_logits.weight'][-1],
+                       source[f'{SEM_SEG}predictor.weight'][0])  # the things channel
