@@ -203,7 +203,12 @@ class CenterMask(SingleStageDetector):
             and, when ``batch_data_samples`` are given, the mask branch outputs
             ``(mask_preds, mask_ious)`` for the FCOS detections.
         """
-        x = self.instance_feats(self.extract_feat(batch_inputs))
+        return self.forward_instances(self.extract_feat(batch_inputs), batch_data_samples)
+
+    def forward_instances(self, x: Tuple[Tensor],
+                          batch_data_samples: OptSampleList = None) -> Tuple[tuple, tuple]:
+        """The raw outputs of :meth:`_forward` on the FPN features ``x``."""
+        x = self.instance_feats(x)
         fcos_outs = self.bbox_head.forward(x)
         if batch_data_samples is None:
             return fcos_outs, ()

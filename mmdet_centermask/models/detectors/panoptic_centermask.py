@@ -3,7 +3,7 @@ from typing import List, Optional, Tuple
 from torch import Tensor
 
 from mmdet.registry import MODELS
-from mmdet.structures import SampleList
+from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from .centermask import CenterMask
 
@@ -169,3 +169,16 @@ class PanopticCenterMask(CenterMask):
         for data_sample, panoptic in zip(batch_data_samples, panoptic_list):
             data_sample.pred_panoptic_seg = panoptic
         return batch_data_samples
+
+    def _forward(self,
+                 batch_inputs: Tensor,
+                 batch_data_samples: OptSampleList = None) -> Tuple[tuple, tuple, Tensor]:
+        """Raw outputs (``tensor`` mode): :class:`CenterMask`'s and the semantic logits.
+
+        Returns:
+            tuple: The FCOS outputs, the mask branch outputs (empty without
+            ``batch_data_samples``) and the semantic logits (N, stuff + 1, H/4, W/4).
+        """
+        x = self.extract_feat(batch_inputs)
+        fcos_outs, mask_outs = self.forward_instances(x, batch_data_samples)
+        return fcos_outs, mask_outs, self.semantic_head(x)['seg_preds']

@@ -65,6 +65,14 @@ def test_trains_and_predicts_on_real_coco_panoptic_images():
         assert_panoptic_matches_instances(result, cfg.model.semantic_head, score_thr=0.3)
 
 
+def test_tensor_mode_gives_the_raw_outputs_with_the_semantic_logits():
+    model = MODELS.build(load_config(CONFIG).model).eval()
+    with torch.no_grad():
+        fcos_outs, mask_outs, seg_preds = model(torch.randn(1, 3, 128, 160), mode='tensor')
+    assert [c.shape[-2:] for c in fcos_outs[0]] == [(16, 20), (8, 10), (4, 5), (2, 3), (1, 2)]
+    assert mask_outs == () and seg_preds.shape == (1, 4, 32, 40)  # 3 stuff + things, stride 4
+
+
 @pytest.mark.parametrize('change, message', [
     (dict(semantic_head=dict(num_things_classes=79)),
      r'semantic_head.num_things_classes=79 but bbox_head.num_classes=80'),
