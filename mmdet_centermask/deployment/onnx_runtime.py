@@ -1,0 +1,82 @@
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.utils import get_test_pipeline_cfg
+
+
+class ONNXRuntimeCenterMask:
+    """Run a CenterMask exported by :func:`export_onnx` with onnxruntime and return mmdet's
+    :class:`DetDataSample` s, as :meth:`CenterMask.predict` does.
+
+    The config's test pipeline (without its annotation loading) and data preprocessor prepare
+    each image; after the graph, the detections without a score are dropped and
+    :meth:`CenterMaskRoIHead.finalize_detections` rescales, clips, drops empty boxes and pastes
+    the masks (mmdeploy also pastes after the graph).
+
+    Args:
+        onnx_file (str): The exported model.
+        config (str or Config): The config it was exported from.
+        num_threads (int, optional): onnxruntime's intra-op threads. Defaults to its choice.
+    """
+
+    def __init__(self, onnx_file: str, config: Union[str, Config],
+                 num_threads: Optional[int] = None) -> None:
+        import onnxruntime
+
+        cfg = Config.fromfile(config) if isinstance(config, str) else config
+        options = onnxruntime.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+        self.session = onnxruntime.InferenceSession(
+            onnx_file, options, providers=['CPUExecutionProvider'])
+        pipeline = [step for step in get_test_pipeline_cfg(cfg)
+                    if 'Annotations' not in step['type']]
+        self.file_pipeline = Compose(pipeline)
+        self.array_pipeline = Compose([dict(type='mmdet.LoadImageFromNDArray')] + pipeline[1:])
+        self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)
+        roi_head = dict(cfg.model.roi_head, test_cfg=cfg.model.test_cfg.rcnn)
+        self.roi_head = MODELS.build(roi_head)
+        self.num_classes = cfg.model.bbox_head.num_classes
+
+    def run_graph(self, inputs: torch.Tensor,
+                  img_shape: Sequence[int]) -> Tuple[InstanceData, torch.Tensor]:
+        """The graph's detections that have a score (in input-image pixels) and their mask
+        logits."""
+        expected = self.session.get_inputs()[0].shape[2:]
+        if all(isinstance(size, int) for size in expected) and \
+                list(inputs.shape[2:]) != list(expected):
+            raise ValueError(f'the exported graph takes inputs of {expected[0]}x{expected[1]} '
+                             f'only, this image is {inputs.shape[2]}x{inputs.shape[3]} after the '
+                             'test pipeline: export with --dynamic')
+        outputs = self.session.run(None, {
+            'inputs': inputs.numpy(), 'img_shape': np.asarray(img_shape[:2], dtype=np.int64)})
+        boxes, scores, labels, mask_logits, mask_scores = map(torch.from_numpy, outputs)
+        found = scores > 0
+        return InstanceData(bboxes=boxes[found], scores=scores[found], labels=labels[found],
+                            mask_scores=mask_scores[found]), mask_logits[found]
+
+    def predict_sample(self, data: dict) -> DetDataSample:
+        """One image as the test pipeline gives it (``inputs``, ``data_samples``)."""
+        batch = self.data_preprocessor(
+            dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)
+        sample = batch['data_samples'][0]
+        results, mask_logits = self.run_graph(batch['inputs'], sample.img_shape)
+        # the mask head picks each detection's label channel: one channel, viewed for all
+        mask_preds = mask_logits[:, None].expand(-1, self.num_classes, -1, -1)
+        sample.pred_instances = self.roi_head.finalize_detections(
+            results, mask_preds, sample.metainfo, rescale=True)
+        return sample
+
+    def __call__(self, images: Sequence[Union[str, np.ndarray]]) -> List[DetDataSample]:
+        """Detections of image files or BGR arrays, at their original size."""
+        return [self.predict_sample(self.file_pipeline(dict(img_path=image, img_id=0))
+                                    if isinstance(image, str) else
+                                    self.array_pipeline(dict(img=image, img_id=0)))
+                for image in images]
