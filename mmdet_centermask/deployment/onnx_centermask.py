@@ -23,11 +23,16 @@ def onnx_roi_align(feat: Tensor, boxes: Tensor, output_size: int, spatial_scale:
 def onnx_nms(boxes: Tensor, scores: Tensor, max_boxes: int, iou_threshold: float) -> Tensor:
     """Indices (descending score) of the boxes ONNX ``NonMaxSuppression`` keeps among those
     with a positive score, at most ``max_boxes``, padded with -1 to ``max_boxes``."""
+    # how many boxes NMS keeps is known at run time only: an unbacked size in the graph (a fixed
+    # one would make onnxruntime plan buffers of that size)
+    num_kept = torch.clamp((scores > 0).sum(), max=max_boxes).item()
+    torch._check_is_size(num_kept)
+    torch._check(num_kept <= max_boxes)
     selected = torch.onnx.ops.symbolic(
         'NonMaxSuppression',
         (boxes[None], scores[None, None], torch.tensor([max_boxes]),
          torch.tensor([iou_threshold], dtype=torch.float32), torch.tensor([0.0])),
-        dict(center_point_box=0), dtype=torch.int64, shape=(max_boxes, 3), version=None)
+        dict(center_point_box=0), dtype=torch.int64, shape=(num_kept, 3), version=None)
     return torch.cat([selected[:, 2], selected.new_full((max_boxes, ), -1)])[:max_boxes]
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
@@ -31,6 +32,7 @@ class ONNXRuntimeCenterMask:
         import onnxruntime
 
         cfg = Config.fromfile(config) if isinstance(config, str) else config
+        init_default_scope(cfg.get('default_scope', 'mmdet'))
         options = onnxruntime.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads

@@ -1,0 +1,93 @@
+"""ONNX export: the exported CenterMask run by plain onnxruntime (ONNXRuntimeCenterMask) gives the
+PyTorch model's detections, masks and mask scores on images of several sizes (one dynamic graph),
+an empty result where nothing is detected, and clear errors for a static graph given another size
+and for DCN. The model has random weights of plausible scale and FCOS scales of 8, so that it
+detects objects of every size (as in test_centermask_border.py)."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from centermask2_layout import random_values
+from helpers import load_config
+from mmengine.dataset import pseudo_collate
+
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox_overlaps
+from mmdet_centermask.deployment import ONNXRuntimeCenterMask, check_exportable, export_onnx
+
+CONFIG = 'centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
+COCO45 = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'coco45' / 'images'
+
+
+def images() -> list:
+    """Three real COCO photographs of different aspect ratios when ../shared is here, else
+    random BGR arrays of those sizes."""
+    if COCO45.is_dir():
+        return [str(COCO45 / name) for name in
+                ('000000000042.jpg', '000000000073.jpg', '000000000074.jpg')]
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+            for h, w in ((480, 640), (640, 427), (375, 500))]
+
+
+def random_model(cfg):
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    state = random_values(model.state_dict(), seed=3)
+    for key in state:  # boxes of every size from random weights
+        if '.scales.' in key:
+            state[key] = torch.full_like(state[key], 8.0)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    cfg = load_config(CONFIG)
+    model = random_model(cfg)
+    onnx_file = str(tmp_path_factory.mktemp('onnx') / 'centermask.onnx')
+    export_onnx(model, onnx_file, input_size=(288, 352), dynamic=True)
+    return model, ONNXRuntimeCenterMask(onnx_file, cfg)
+
+
+def test_exported_model_gives_the_pytorch_detections_and_masks(exported):
+    model, runtime = exported
+    for image in images():
+        data = (runtime.file_pipeline(dict(img_path=image, img_id=0)) if isinstance(image, str)
+                else runtime.array_pipeline(dict(img=image, img_id=0)))
+        with torch.no_grad():
+            ref = model.test_step(pseudo_collate([copy.deepcopy(data)]))[0].pred_instances
+        got = runtime.predict_sample(data).pred_instances
+        assert len(ref) >= 10 and len(got) == len(ref)
+        assert torch.equal(got.labels, ref.labels)
+        assert (bbox_overlaps(got.bboxes, ref.bboxes, is_aligned=True) > 0.999).all()
+        torch.testing.assert_close(got.scores, ref.scores, rtol=0, atol=1e-4)
+        # random MaskIoU weights predict IoUs in the hundreds: float32 sums of the 1024-wide fcs
+        # differ in their last digits (a trained model's agree to 3e-7)
+        torch.testing.assert_close(got.mask_scores, ref.mask_scores, rtol=1e-3, atol=1e-4)
+        assert got.masks.shape == ref.masks.shape and ref.masks.any()
+        assert (got.masks != ref.masks).float().mean() < 1e-3
+
+
+def test_nothing_detected_gives_empty_results_and_a_static_graph_names_its_size(tmp_path):
+    cfg = load_config(CONFIG)
+    cfg.model.test_cfg.bbox.score_thr = 1.0  # no class probability passes
+    onnx_file = str(tmp_path / 'static.onnx')
+    export_onnx(random_model(cfg), onnx_file, input_size=(288, 352), dynamic=False)
+    runtime = ONNXRuntimeCenterMask(onnx_file, cfg)
+    sample, = runtime([np.zeros((288, 352, 3), np.uint8)])
+    assert len(sample.pred_instances) == 0
+    assert sample.pred_instances.masks.shape == (0, 288, 352)
+    with pytest.raises(ValueError, match=r'takes inputs of 288x352 only, this image is 224x352 '
+                                         r'after the test pipeline: export with --dynamic'):
+        runtime([np.zeros((224, 352, 3), np.uint8)])
+
+
+def test_dcn_is_refused_by_name():
+    model = MODELS.build(load_config('centermask/centermask_v2-39-dcn_fpn_ms-3x_coco.py').model)
+    with pytest.raises(ValueError, match=r'modulated deformable convolutions \(DCN, e.g. '
+                                         r'backbone\..*have no standard ONNX operator'):
+        check_exportable(model)
