@@ -1,5 +1,5 @@
-"""Run an exported CenterMask (tools/deployment/export_onnx.py) with onnxruntime on images and draw
-its predictions, without PyTorch weights.
+"""Run an exported CenterMask (tools/deployment/export_onnx.py) with onnxruntime or OpenVINO on
+images and draw its predictions, without PyTorch weights.
 
 Example::
 
@@ -14,7 +14,7 @@ from mmengine.config import Config
 
 import mmdet_centermask  # noqa: F401 (registers our models)
 from mmdet.visualization import DetLocalVisualizer
-from mmdet_centermask.deployment import ONNXRuntimeCenterMask
+from mmdet_centermask.deployment import ExportedCenterMask
 
 
 def parse_args():
@@ -24,7 +24,10 @@ def parse_args():
     parser.add_argument('onnx', help='the exported .onnx file')
     parser.add_argument('--out-dir', default='outputs', help='where the pictures go')
     parser.add_argument('--pred-score-thr', type=float, default=0.5, help='lowest score drawn')
-    parser.add_argument('--threads', type=int, default=None, help='onnxruntime threads')
+    parser.add_argument('--backend', choices=['onnxruntime', 'openvino'], default='onnxruntime')
+    parser.add_argument('--precision', choices=['fp32', 'bf16'], default='fp32',
+                        help='bf16: OpenVINO only')
+    parser.add_argument('--threads', type=int, default=None, help='threads of the backend')
     return parser.parse_args()
 
 
@@ -36,7 +39,7 @@ def main():
     images = sorted(p for p in inputs.iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png')) \
         if inputs.is_dir() else [inputs]
     cfg = Config.fromfile(args.config)
-    runtime = ONNXRuntimeCenterMask(args.onnx, cfg, num_threads=args.threads)
+    runtime = ExportedCenterMask(args.onnx, cfg, args.backend, args.precision, args.threads)
     visualizer = DetLocalVisualizer()
     visualizer.dataset_meta = dict(cfg.get('metainfo', None) or
                                    cfg.test_dataloader.dataset.get('metainfo', {}))

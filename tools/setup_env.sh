@@ -3,7 +3,7 @@
 #   torch 2.13.0 (CPU) -> mmcv 2.1.0 built WITH its compiled CPU ops (wheel cached outside the repo,
 #   keyed by torch and Python version) -> mmengine, mmdet, pycocotools -> this package, editable
 #   -> panopticapi-lite (COCO panoptic loading and PQ); the deploy extra: onnx, onnxscript,
-#   onnxruntime (ONNX export and inference).
+#   onnxruntime, openvino (ONNX export and inference).
 # A second run on a set-up machine only compares a stamp and returns in about a second.
 #
 # Environment: PYTHON (interpreter to create the venv with, default python3.11 or python3),
@@ -84,7 +84,7 @@ else
     "${PIP[@]}" install -q -c "$CONSTRAINTS" "$WHEEL_DIR"/mmcv-*.whl
 fi
 
-say "installing mmengine, mmdet, pycocotools, onnx, onnxruntime and mmdet-centermask (editable, with test and deploy extras)"
+say "installing mmengine, mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable, test and deploy extras)"
 "${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[test,deploy]"
 # COCO panoptic (mmdet's CocoPanopticMetric and panoptic loading import panopticapi): the PyPI
 # build of cocodataset/panopticapi. Without its declared dependencies: it pins numpy<2 and pulls

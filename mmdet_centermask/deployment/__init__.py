@@ -1,7 +1,7 @@
-"""Export to ONNX and inference with onnxruntime (optional: ``onnx``, ``onnxscript`` and
-``onnxruntime``, which ``tools/setup_env.sh`` installs)."""
+"""Export to ONNX and inference with onnxruntime or OpenVINO (the ``deploy`` extra, which
+``tools/setup_env.sh`` installs)."""
 from .export import check_exportable, export_onnx
+from .exported_centermask import ExportedCenterMask
 from .onnx_centermask import ONNXCenterMask
-from .onnx_runtime import ONNXRuntimeCenterMask
 
-__all__ = ['ONNXCenterMask', 'ONNXRuntimeCenterMask', 'check_exportable', 'export_onnx']
+__all__ = ['ExportedCenterMask', 'ONNXCenterMask', 'check_exportable', 'export_onnx']

@@ -1,4 +1,4 @@
-"""ONNX export: the exported CenterMask run by plain onnxruntime (ONNXRuntimeCenterMask) gives the
+"""ONNX export: the exported CenterMask run by plain onnxruntime (ExportedCenterMask) gives the
 PyTorch model's detections, masks and mask scores on images of several sizes (one dynamic graph),
 an empty result where nothing is detected, and clear errors for a static graph given another size
 and for DCN. The model has random weights of plausible scale and FCOS scales of 8, so that it
@@ -16,7 +16,7 @@ from mmengine.dataset import pseudo_collate
 
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
-from mmdet_centermask.deployment import ONNXRuntimeCenterMask, check_exportable, export_onnx
+from mmdet_centermask.deployment import ExportedCenterMask, check_exportable, export_onnx
 
 CONFIG = 'centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
 COCO45 = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'coco45' / 'images'
@@ -50,7 +50,7 @@ def exported(tmp_path_factory):
     model = random_model(cfg)
     onnx_file = str(tmp_path_factory.mktemp('onnx') / 'centermask.onnx')
     export_onnx(model, onnx_file, input_size=(288, 352), dynamic=True)
-    return model, ONNXRuntimeCenterMask(onnx_file, cfg)
+    return model, ExportedCenterMask(onnx_file, cfg)
 
 
 def test_exported_model_gives_the_pytorch_detections_and_masks(exported):
@@ -77,7 +77,7 @@ def test_nothing_detected_gives_empty_results_and_a_static_graph_names_its_size(
     cfg.model.test_cfg.bbox.score_thr = 1.0  # no class probability passes
     onnx_file = str(tmp_path / 'static.onnx')
     export_onnx(random_model(cfg), onnx_file, input_size=(288, 352), dynamic=False)
-    runtime = ONNXRuntimeCenterMask(onnx_file, cfg)
+    runtime = ExportedCenterMask(onnx_file, cfg)
     sample, = runtime([np.zeros((288, 352, 3), np.uint8)])
     assert len(sample.pred_instances) == 0
     assert sample.pred_instances.masks.shape == (0, 288, 352)

@@ -294,3 +294,24 @@ def test_parse_args_rejects_inconsistent_options() -> None:
     args = benchmark.parse_args([CENTERMASK, '--out-json', 'x'])
     assert (args.num_dets, args.input_size, args.device, args.fp16) == (50, [800, 1216], 'cpu',
                                                                         False)
+
+
+def test_exported_backends_add_rows_of_the_same_model(tmp_path: Path) -> None:
+    """``--backend``: the CenterMask config exported to ONNX with the same random weights, run by
+    onnxruntime and OpenVINO, pasting the masks of the same fixed detections; one graph, so no
+    stage split."""
+    lite = 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco'
+    rows = run_benchmark([str(ROOT / 'configs' / 'centermask' / f'{lite}.py'), *TINY,
+                          '--num-images', '1', '--warmup', '1', '--num-dets', str(NUM_DETS),
+                          '--backend', 'pytorch', 'onnxruntime', 'openvino-bf16',
+                          '--out-md', 'table.md', '--out-png', 'stages.png'], tmp_path)
+    assert [row['name'] for row in rows] == [lite, f'{lite} [onnxruntime]',
+                                             f'{lite} [openvino-bf16]']
+    for row in rows[1:]:
+        assert ROW_KEYS <= row.keys()
+        assert row['latency_s_median'] > 0 and row['box_head_num_dets'] == NUM_DETS
+        assert all(math.isnan(row[f'{stage}_s_median']) for stage in benchmark.STAGES)
+        assert (row['gflops'], row['params_m']) == (rows[0]['gflops'], rows[0]['params_m'])
+    table = (tmp_path / 'table.md').read_text()
+    assert f'| {lite} [onnxruntime] |' in table and '| - | - | - |' in table
+    assert (tmp_path / 'stages.png').stat().st_size > 0

@@ -45,6 +45,7 @@ import logging
 import math
 import re
 import statistics
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -66,9 +67,13 @@ from torch.profiler import record_function
 
 import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
 from mmdet.models.detectors import BaseDetector, SingleStageDetector, TwoStageDetector
+from mmdet_centermask.models import CenterMask
 from mmdet.models.roi_heads.roi_extractors import BaseRoIExtractor
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, SampleList
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_exported import EXPORTED_BACKENDS, ExportedBenchmark  # noqa: E402
 
 STAGES = ('backbone_neck', 'box_head', 'mask_branch')
 STAGE_LABELS = {'backbone_neck': 'backbone+neck', 'box_head': 'box head',
@@ -100,6 +105,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='weights and inputs in the channels-last memory format')
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='fold BatchNorm layers into the convolutions before them')
+    parser.add_argument('--backend', nargs='+', default=['pytorch'],
+                        choices=['pytorch', *EXPORTED_BACKENDS],
+                        help='also run each CenterMask config exported to ONNX on these engines '
+                        '(benchmark_exported.py); the PyTorch rows are always there')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs before timing')
     parser.add_argument('--seed', type=int, default=0, help='seed of weights, images and boxes')
     parser.add_argument('--baseline', help='config the ratios refer to (default: the first)')
@@ -471,7 +480,8 @@ class ConfigBenchmark:
         self.config = config
         self.checkpoint = checkpoint
         self.args = args
-        self.model = build_model(load_config(config), checkpoint, args.device, args.seed)
+        self.cfg = load_config(config)
+        self.model = build_model(self.cfg.copy(), checkpoint, args.device, args.seed)
         self.params_m = sum(param.numel() for param in self.model.parameters()) / 1e6
         if args.fuse_conv_bn:
             fuse_conv_bn(self.model)
@@ -566,6 +576,16 @@ def ratio(value: float, reference: float) -> str:
     return f'{value / reference:.2f}x'
 
 
+def milliseconds(seconds: float) -> str:
+    """Seconds as whole milliseconds, ``-`` when not measured (an exported row's stages)."""
+    return '-' if math.isnan(seconds) else f'{seconds * 1e3:.0f}'
+
+
+def number(value: float) -> str:
+    """A whole number, ``-`` when not measured."""
+    return '-' if math.isnan(value) else f'{value:.0f}'
+
+
 def run_settings(row: dict) -> str:
     """Threads, device and speed options of a row, e.g. ``2 threads, cpu, channels-last``."""
     options = dict(fp16='autocast', channels_last='channels-last', fuse_conv_bn='fused conv+BN')
@@ -597,9 +617,10 @@ def markdown_table(rows: List[dict], baseline: str) -> str:
         lines.append(
             f'| {row["name"]} | {row["latency_s_median"] * 1e3:.0f} '
             f'({row["latency_s_min"] * 1e3:.0f}-{row["latency_s_max"] * 1e3:.0f}) | '
-            f'{row["images_per_s"]:.2f} | {row["backbone_neck_s_median"] * 1e3:.0f} | '
-            f'{row["box_head_s_median"] * 1e3:.0f} | {row["mask_branch_s_median"] * 1e3:.0f} | '
-            f'{row["mask_branch_num_rois"]:g} | {row["peak_mem_mb"]:.0f} | '
+            f'{row["images_per_s"]:.2f} | {milliseconds(row["backbone_neck_s_median"])} | '
+            f'{milliseconds(row["box_head_s_median"])} | '
+            f'{milliseconds(row["mask_branch_s_median"])} | '
+            f'{row["mask_branch_num_rois"]:g} | {number(row["peak_mem_mb"])} | '
             f'{row["params_m"]:.1f} | {row["gflops"]:.1f} | '
             f'{ratio(row["latency_s_median"], reference["latency_s_median"])} | '
             f'{ratio(row["latency_s_min"], reference["latency_s_min"])} | '
@@ -618,9 +639,13 @@ def plot_stages(rows: List[dict], path: str) -> None:
     names = [row['name'] for row in rows][::-1]
     left = np.zeros(len(rows))
     for stage in STAGES:
-        widths = np.array([row[f'{stage}_s_median'] * 1e3 for row in rows][::-1])
+        widths = np.nan_to_num(np.array([row[f'{stage}_s_median'] * 1e3 for row in rows][::-1]))
         axes.barh(names, widths, left=left, label=STAGE_LABELS[stage])
         left += widths
+    exported = np.array([row['latency_s_median'] * 1e3 if 'backend' in row else 0.0
+                         for row in rows][::-1])
+    if exported.any():
+        axes.barh(names, exported, left=left, label='exported graph, end to end', hatch='//')
     first = rows[0]
     height, width = first['input_size']
     detections = (f'{first["num_dets"]} fixed detections' if first['num_dets']
@@ -630,7 +655,7 @@ def plot_stages(rows: List[dict], path: str) -> None:
                     f'{run_settings(first)}; '
                     f'{detections} to the mask branches',
                     fontsize='medium')
-    figure.legend(loc='outside lower center', ncols=len(STAGES))
+    figure.legend(loc='outside lower center', ncols=len(STAGES) + 1)
     figure.savefig(path, dpi=100)
 
 
@@ -646,9 +671,15 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     benchmarks = []
     for index, (config, checkpoint) in enumerate(zip(args.config, checkpoints), start=1):
         print(f'[{index}/{len(args.config)}] building {config}', flush=True)
-        benchmarks.append(ConfigBenchmark(config, checkpoint, images, args))
-        if benchmarks[-1].flops['flops_error'] is not None:
-            print(f'  FLOPs not counted: {benchmarks[-1].flops["flops_error"]}', flush=True)
+        benchmark = ConfigBenchmark(config, checkpoint, images, args)
+        benchmarks.append(benchmark)
+        if benchmark.flops['flops_error'] is not None:
+            print(f'  FLOPs not counted: {benchmark.flops["flops_error"]}', flush=True)
+        if isinstance(benchmark.model, CenterMask):
+            for backend in args.backend:
+                if backend != 'pytorch':
+                    print(f'  exporting for {backend}', flush=True)
+                    benchmarks.append(ExportedBenchmark(benchmark, backend))
     # image by image, every config in turn: a change of background load hits all of them
     for run in range(args.warmup + args.num_images):
         print(f'{"warm-up" if run < args.warmup else "timed"} run {run + 1}', flush=True)

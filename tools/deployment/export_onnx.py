@@ -9,7 +9,7 @@ Example::
 The graph takes the image as the config's test pipeline and data preprocessor make it (resized,
 normalised, padded to a multiple of 32) and its unpadded size, and gives the ``max_per_img`` best
 detections (boxes, scores, labels, 28x28 mask logits, mask scores; score 0 where there is none).
-``mmdet_centermask.deployment.ONNXRuntimeCenterMask`` runs it and pastes the masks
+``mmdet_centermask.deployment.ExportedCenterMask`` runs it and pastes the masks
 (``demo/onnx_demo.py``, ``tools/deployment/test_onnx.py``). Without ``--dynamic`` the graph takes
 ``--input-size`` only. DCN configs cannot be exported (no standard ONNX operator). A
 Panoptic-CenterMask exports its instance branch.

@@ -1,7 +1,8 @@
-"""Evaluate an exported CenterMask with onnxruntime on the config's test dataset, with the config's
-``test_evaluator`` (mmdet's ``CocoMetric``: bbox and segm), as ``tools/test.py`` does for the
-PyTorch model. Of a Panoptic-CenterMask config the instance metrics are computed (the graph is its
-instance branch).
+"""Evaluate an exported CenterMask with onnxruntime or OpenVINO on the config's test dataset,
+with the config's ``test_evaluator`` (mmdet's ``CocoMetric``: bbox and segm), as ``tools/test.py``
+does for the PyTorch model. Of a Panoptic-CenterMask config the instance metrics are computed (the
+graph is its instance branch). Images go one by one (batch 1): compare with ``tools/test.py
+--cfg-options test_dataloader.batch_size=1``, as a larger batch pads images to the largest one.
 
 Example::
 
@@ -17,22 +18,26 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from mmdet.registry import DATASETS
-from mmdet_centermask.deployment import ONNXRuntimeCenterMask
+from mmdet_centermask.deployment import ExportedCenterMask
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate an exported CenterMask')
     parser.add_argument('config', help='the config the model was exported from')
     parser.add_argument('onnx', help='the exported .onnx file')
-    parser.add_argument('--threads', type=int, default=None, help='onnxruntime threads')
+    parser.add_argument('--backend', choices=['onnxruntime', 'openvino'], default='onnxruntime')
+    parser.add_argument('--precision', choices=['fp32', 'bf16'], default='fp32',
+                        help='bf16: OpenVINO only')
+    parser.add_argument('--threads', type=int, default=None, help='threads of the backend')
     return parser.parse_args()
 
 
-def evaluate(cfg: Config, onnx_file: str, num_threads=None) -> dict:
+def evaluate(cfg: Config, onnx_file: str, backend: str = 'onnxruntime', precision: str = 'fp32',
+             num_threads=None) -> dict:
     """Metrics of the exported model on ``cfg.test_dataloader.dataset``."""
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    runtime = ONNXRuntimeCenterMask(onnx_file, cfg, num_threads=num_threads)
+    runtime = ExportedCenterMask(onnx_file, cfg, backend, precision, num_threads)
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [
         cfg.test_evaluator]
     # the graph is the instance branch: a Panoptic-CenterMask's PQ needs the PyTorch model
@@ -48,7 +53,8 @@ def evaluate(cfg: Config, onnx_file: str, num_threads=None) -> dict:
 
 def main() -> None:
     args = parse_args()
-    metrics = evaluate(Config.fromfile(args.config), args.onnx, args.threads)
+    metrics = evaluate(Config.fromfile(args.config), args.onnx, args.backend, args.precision,
+                       args.threads)
     print('\n' + '\n'.join(f'{key}: {value:.4f}' for key, value in metrics.items()))
 
 

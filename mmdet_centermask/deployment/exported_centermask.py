@@ -10,11 +10,12 @@ from mmengine.structures import InstanceData
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.utils import get_test_pipeline_cfg
+from .backends import BACKENDS, PRECISIONS
 
 
-class ONNXRuntimeCenterMask:
-    """Run a CenterMask exported by :func:`export_onnx` with onnxruntime and return mmdet's
-    :class:`DetDataSample` s, as :meth:`CenterMask.predict` does.
+class ExportedCenterMask:
+    """Run a CenterMask exported by :func:`export_onnx` with onnxruntime or OpenVINO and return
+    mmdet's :class:`DetDataSample` s, as :meth:`CenterMask.predict` does.
 
     The config's test pipeline (without its annotation loading) and data preprocessor prepare
     each image; after the graph, the detections without a score are dropped and
@@ -24,20 +25,25 @@ class ONNXRuntimeCenterMask:
     Args:
         onnx_file (str): The exported model.
         config (str or Config): The config it was exported from.
-        num_threads (int, optional): onnxruntime's intra-op threads. Defaults to its choice.
+        backend (str): ``'onnxruntime'`` (CPU execution provider) or ``'openvino'`` (CPU).
+        precision (str): ``'fp32'``, or ``'bf16'`` (OpenVINO only: its CPU plugin computes in
+            bfloat16 where the CPU has AMX or AVX-512 BF16; fp32 is asked for explicitly,
+            since OpenVINO's default on such CPUs is bfloat16).
+        num_threads (int, optional): Threads of the backend. Defaults to its choice.
+
+    Raises:
+        ValueError: An unknown backend or precision, or bf16 with onnxruntime.
     """
 
     def __init__(self, onnx_file: str, config: Union[str, Config],
+                 backend: str = 'onnxruntime', precision: str = 'fp32',
                  num_threads: Optional[int] = None) -> None:
-        import onnxruntime
-
+        if backend not in BACKENDS or precision not in PRECISIONS[backend]:
+            raise ValueError(f'backend={backend!r}, precision={precision!r}: expected one of '
+                             + ', '.join(f'{b} ({"/".join(p)})' for b, p in PRECISIONS.items()))
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         init_default_scope(cfg.get('default_scope', 'mmdet'))
-        options = onnxruntime.SessionOptions()
-        if num_threads:
-            options.intra_op_num_threads = num_threads
-        self.session = onnxruntime.InferenceSession(
-            onnx_file, options, providers=['CPUExecutionProvider'])
+        self.session = BACKENDS[backend](onnx_file, precision, num_threads)
         pipeline = [step for step in get_test_pipeline_cfg(cfg)
                     if 'Annotations' not in step['type']]
         self.file_pipeline = Compose(pipeline)
@@ -51,14 +57,12 @@ class ONNXRuntimeCenterMask:
                   img_shape: Sequence[int]) -> Tuple[InstanceData, torch.Tensor]:
         """The graph's detections that have a score (in input-image pixels) and their mask
         logits."""
-        expected = self.session.get_inputs()[0].shape[2:]
-        if all(isinstance(size, int) for size in expected) and \
-                list(inputs.shape[2:]) != list(expected):
+        expected = self.session.input_size
+        if expected is not None and list(inputs.shape[2:]) != list(expected):
             raise ValueError(f'the exported graph takes inputs of {expected[0]}x{expected[1]} '
                              f'only, this image is {inputs.shape[2]}x{inputs.shape[3]} after the '
                              'test pipeline: export with --dynamic')
-        outputs = self.session.run(None, {
-            'inputs': inputs.numpy(), 'img_shape': np.asarray(img_shape[:2], dtype=np.int64)})
+        outputs = self.session(inputs.numpy(), np.asarray(img_shape[:2], dtype=np.int64))
         boxes, scores, labels, mask_logits, mask_scores = map(torch.from_numpy, outputs)
         found = scores > 0
         return InstanceData(bboxes=boxes[found], scores=scores[found], labels=labels[found],
