@@ -1,7 +1,7 @@
-"""ONNX export: the exported CenterMask run by plain onnxruntime (ExportedCenterMask) gives the
-PyTorch model's detections, masks and mask scores on images of several sizes (one dynamic graph),
-an empty result where nothing is detected, and clear errors for a static graph given another size
-and for DCN. The model has random weights of plausible scale and FCOS scales of 8, so that it
+"""ONNX export: the exported CenterMask run by plain onnxruntime or OpenVINO (ExportedCenterMask)
+gives the PyTorch model's detections, masks and mask scores on images of several sizes (one dynamic
+graph), an empty result where nothing is detected, and clear errors for a static graph given another
+size, for DCN and for an unknown backend. The model has random weights of plausible scale and FCOS scales of 8, so that it
 detects objects of every size (as in test_centermask_border.py)."""
 
 import copy
@@ -50,11 +50,13 @@ def exported(tmp_path_factory):
     model = random_model(cfg)
     onnx_file = str(tmp_path_factory.mktemp('onnx') / 'centermask.onnx')
     export_onnx(model, onnx_file, input_size=(288, 352), dynamic=True)
-    return model, ExportedCenterMask(onnx_file, cfg)
+    return model, cfg, onnx_file
 
 
-def test_exported_model_gives_the_pytorch_detections_and_masks(exported):
-    model, runtime = exported
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+def test_exported_model_gives_the_pytorch_detections_and_masks(exported, backend):
+    model, cfg, onnx_file = exported
+    runtime = ExportedCenterMask(onnx_file, cfg, backend=backend, precision='fp32')
     for image in images():
         data = (runtime.file_pipeline(dict(img_path=image, img_id=0)) if isinstance(image, str)
                 else runtime.array_pipeline(dict(img=image, img_id=0)))
@@ -70,6 +72,21 @@ def test_exported_model_gives_the_pytorch_detections_and_masks(exported):
         torch.testing.assert_close(got.mask_scores, ref.mask_scores, rtol=1e-3, atol=1e-4)
         assert got.masks.shape == ref.masks.shape and ref.masks.any()
         assert (got.masks != ref.masks).float().mean() < 1e-3
+
+
+def test_openvino_bf16_finds_the_best_detection_of_fp32(exported):
+    model, cfg, onnx_file = exported
+    image = images()[0]
+    fp32, bf16 = (ExportedCenterMask(onnx_file, cfg, 'openvino', precision)([image])[0]
+                  .pred_instances for precision in ('fp32', 'bf16'))
+    assert len(bf16) > 0
+    assert bbox_overlaps(bf16.bboxes[:1], fp32.bboxes[:1]).item() > 0.9
+
+
+def test_unknown_backend_or_precision_is_named():
+    with pytest.raises(ValueError, match=r"backend='onnxruntime', precision='bf16': expected one "
+                                         r'of onnxruntime \(fp32\), openvino \(fp32/bf16\)'):
+        ExportedCenterMask('unused.onnx', load_config(CONFIG), 'onnxruntime', 'bf16')
 
 
 def test_nothing_detected_gives_empty_results_and_a_static_graph_names_its_size(tmp_path):
