@@ -1,8 +1,8 @@
 """ONNX export: the exported CenterMask run by plain onnxruntime or OpenVINO (ExportedCenterMask)
 gives the PyTorch model's detections, masks and mask scores on images of several sizes (one dynamic
 graph), an empty result where nothing is detected, and clear errors for a static graph given another
-size, for DCN and for an unknown backend. The model has random weights of plausible scale and FCOS scales of 8, so that it
-detects objects of every size (as in test_centermask_border.py)."""
+size, for DCN and for an unknown backend. The model has random weights of plausible scale and FCOS
+scales of 8, so that it detects objects of every size (as in test_centermask_border.py)."""
 
 import copy
 from pathlib import Path
