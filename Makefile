@@ -2,6 +2,7 @@
 # `make demo-panoptic`: the optional panoptic demo (README).
 # `make benchmark [BENCH_OPTS="--channels-last --fuse-conv-bn"]`: the README's speed tables
 # (inference side by side with mmdet's own models), written to work_dirs/benchmark/.
+# `make benchmark-exported`: the README's exported rows (onnxruntime, OpenVINO fp32 and bf16).
 PYTHON := .venv/bin/python
 BENCH_OPTS :=
 space := $() $()
@@ -13,7 +14,10 @@ MASK_RCNN := mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py
 
 PANOPTIC_DEMO := configs/panoptic_centermask/demo/panoptic-centermask-lite_v2-19-slim-dw_fpn_demo.py
 
-.PHONY: setup demo demo-panoptic test benchmark
+EXPORTED := --backend pytorch onnxruntime openvino-fp32 openvino-bf16
+EXPORTED_DIR := work_dirs/benchmark/exported
+
+.PHONY: setup demo demo-panoptic test benchmark benchmark-exported
 
 setup:
 	@bash tools/setup_env.sh
@@ -40,3 +44,13 @@ benchmark: setup
 		configs/centermask/centermask-lite_v2-39_fpn_ms-4x_coco.py --input-size 600 1000 \
 		--out-json $(BENCH_DIR)/600x1000.json --out-md $(BENCH_DIR)/600x1000.md \
 		--out-png $(BENCH_DIR)/600x1000.png
+
+benchmark-exported: setup
+	@mkdir -p $(EXPORTED_DIR)
+	$(BENCH) configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py \
+		configs/centermask/centermask-lite_v2-39_fpn_ms-4x_coco.py $(MASK_RCNN) $(EXPORTED) \
+		--input-size 600 1000 --out-json $(EXPORTED_DIR)/600x1000.json \
+		--out-md $(EXPORTED_DIR)/600x1000.md --out-png $(EXPORTED_DIR)/600x1000.png
+	$(BENCH) $(MASK_RCNN) configs/centermask/centermask_r50_fpn_1x_coco.py $(EXPORTED) \
+		--input-size 800 1216 --out-json $(EXPORTED_DIR)/800x1216.json \
+		--out-md $(EXPORTED_DIR)/800x1216.md --out-png $(EXPORTED_DIR)/800x1216.png

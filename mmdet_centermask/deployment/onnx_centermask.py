@@ -26,7 +26,7 @@ def onnx_nms(boxes: Tensor, scores: Tensor, max_boxes: int, iou_threshold: float
     # how many boxes NMS keeps is known at run time only: an unbacked size in the graph (a fixed
     # one would make onnxruntime plan buffers of that size)
     num_kept = torch.clamp((scores > 0).sum(), max=max_boxes).item()
-    torch._check_is_size(num_kept)
+    torch._check(num_kept >= 0)
     torch._check(num_kept <= max_boxes)
     selected = torch.onnx.ops.symbolic(
         'NonMaxSuppression',
