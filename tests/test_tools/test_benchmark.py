@@ -29,6 +29,7 @@ ROW_KEYS = {
     'config', 'latency_s_median', 'latency_s_min', 'latency_s_max', 'images_per_s',
     'backbone_neck_s_median', 'box_head_s_median', 'mask_branch_s_median', 'peak_mem_mb',
     'params_m', 'gflops', 'input_size', 'num_dets', 'threads', 'device', 'num_images',
+    'achieved_gflops_s', 'peak_fraction', 'peak_precision', 'peak_gflops_s',
     'num_dets_policy', 'box_head_num_dets', 'mask_branch_num_rois', 'flops_error'
 }
 
@@ -105,6 +106,7 @@ def test_markdown_table_and_chart(fp32_run: Path) -> None:
         '| fcos_r50-caffe_fpn_gn-head-center-normbbox-centeronreg-giou_1x_coco']
     assert body[1].endswith('| 1.00x | 1.00x | 1.00x |')  # --baseline: Mask R-CNN
     assert f'same {NUM_DETS} fixed boxes' in table
+    assert 'Matrix-product peak of this process:' in table and ' (fp32) | ' in body[0]
     assert (fp32_run / 'stages.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
@@ -315,3 +317,15 @@ def test_exported_backends_add_rows_of_the_same_model(tmp_path: Path) -> None:
     table = (tmp_path / 'table.md').read_text()
     assert f'| {lite} [onnxruntime] |' in table and '| - | - | - |' in table
     assert (tmp_path / 'stages.png').stat().st_size > 0
+
+
+def test_peak_fraction_is_twice_the_multiply_adds_per_latency_over_the_peak() -> None:
+    assert benchmark.matmul_peak_gflops(torch.float32, 'cpu', size=256, repeats=2) > 0
+    peaks = dict(fp32=100.0, bf16=400.0)
+    row = dict(gflops=5.0, latency_s_median=0.5, fp16=False, device='cpu')
+    benchmark.add_peak_fraction(row, peaks)
+    assert (row['achieved_gflops_s'], row['peak_precision'], row['peak_fraction']) == (
+        20.0, 'fp32', 0.2)
+    row.update(backend='openvino-bf16')
+    benchmark.add_peak_fraction(row, peaks)
+    assert (row['peak_precision'], row['peak_fraction']) == ('bf16', 0.05)

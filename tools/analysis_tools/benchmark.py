@@ -413,6 +413,35 @@ def count_gflops(module: BenchmarkedInference, inputs: Tensor) -> Dict[str, floa
                 gflops_mask_branch=mask_branch / 1e9, flops_error=None)
 
 
+def matmul_peak_gflops(dtype: torch.dtype, device: str, size: int = 2048,
+                       repeats: int = 5) -> float:
+    """The machine's matrix-product throughput in this process and thread count, GFLOP/s (two
+    FLOPs per multiply-add): the best of ``repeats`` products of two ``size`` x ``size``
+    matrices after one warm-up product."""
+    synchronize = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    a @ b
+    best = float('inf')
+    for _ in range(repeats):
+        synchronize()
+        start = time.perf_counter()
+        a @ b
+        synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def add_peak_fraction(row: dict, peaks: Dict[str, float]) -> None:
+    """The row's achieved GFLOP/s (2 x its multiply-adds per median latency; mmengine counts a
+    multiply-add as one FLOP) and its fraction of the matrix-product peak of its precision
+    (bfloat16 for ``--fp16`` on CPU and the ``openvino-bf16`` backend)."""
+    bf16 = row.get('backend') == 'openvino-bf16' or (row['fp16'] and row['device'] == 'cpu')
+    precision = 'bf16' if bf16 else 'fp32'
+    row['achieved_gflops_s'] = 2 * row['gflops'] / row['latency_s_median']
+    row['peak_precision'] = precision
+    row['peak_fraction'] = row['achieved_gflops_s'] / peaks[precision]
+
+
 def read_proc_status_kb(field: str) -> int:
     """A ``/proc/self/status`` field in kB (e.g. ``VmRSS``, ``VmHWM``)."""
     status = Path('/proc/self/status').read_text()
@@ -581,6 +610,11 @@ def milliseconds(seconds: float) -> str:
     return '-' if math.isnan(seconds) else f'{seconds * 1e3:.0f}'
 
 
+def percent(fraction: float) -> str:
+    """A fraction as a whole percentage, ``-`` when unknown (FLOPs not counted)."""
+    return '-' if math.isnan(fraction) else f'{fraction:.0%}'
+
+
 def number(value: float) -> str:
     """A whole number, ``-`` when not measured."""
     return '-' if math.isnan(value) else f'{value:.0f}'
@@ -608,10 +642,14 @@ def markdown_table(rows: List[dict], baseline: str) -> str:
         '',
         first['num_dets_policy'],
         '',
+        f'Matrix-product peak of this process: {first["peak_gflops_s"]["fp32"]:.0f} GFLOP/s in '
+        f'float32, {first["peak_gflops_s"]["bf16"]:.0f} in bfloat16; "of peak" is a model\'s '
+        '2 x multiply-adds per median latency over the peak of its precision.',
+        '',
         '| config | latency ms (min-max) | img/s | backbone+neck ms | box head ms | '
-        'mask branch ms | mask RoIs | peak mem MB | params M | GFLOPs | latency ratio | '
+        'mask branch ms | mask RoIs | peak mem MB | params M | GFLOPs | of peak | latency ratio | '
         'min latency ratio | GFLOPs ratio |',
-        '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ]
     for row in rows:
         lines.append(
@@ -622,6 +660,7 @@ def markdown_table(rows: List[dict], baseline: str) -> str:
             f'{milliseconds(row["mask_branch_s_median"])} | '
             f'{row["mask_branch_num_rois"]:g} | {number(row["peak_mem_mb"])} | '
             f'{row["params_m"]:.1f} | {row["gflops"]:.1f} | '
+            f'{percent(row["peak_fraction"])} ({row["peak_precision"]}) | '
             f'{ratio(row["latency_s_median"], reference["latency_s_median"])} | '
             f'{ratio(row["latency_s_min"], reference["latency_s_min"])} | '
             f'{ratio(row["gflops"], reference["gflops"])} |')
@@ -686,6 +725,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
         for benchmark in benchmarks:
             benchmark.run(run % args.num_images, timed=run >= args.warmup)
     rows = [benchmark.row() for benchmark in benchmarks]
+    peaks = {name: matmul_peak_gflops(dtype, args.device)
+             for name, dtype in (('fp32', torch.float32), ('bf16', torch.bfloat16))}
+    for row in rows:
+        row['peak_gflops_s'] = peaks
+        add_peak_fraction(row, peaks)
     Path(args.out_json).write_text(json.dumps(rows, indent=2) + '\n')
     table = markdown_table(rows, args.baseline or args.config[0])
     print(table, flush=True)
