@@ -263,7 +263,8 @@ def write_tiny_coco_panoptic(root: Path, stuff: bool = True) -> dict:
             segment['area'] = int((ids == segment['id']).sum())
         file_name = f'{image_id:04d}.jpg'
         cv2.imwrite(str(root / 'images' / file_name), image)
-        rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], -1).astype(np.uint8)
+        from panopticapi.utils import id2rgb
+        rgb = id2rgb(ids).astype(np.uint8)
         cv2.imwrite(str(root / 'panoptic' / file_name.replace('.jpg', '.png')), rgb[..., ::-1])
         images.append(dict(id=image_id, file_name=file_name, width=size, height=size))
         annotations.append(dict(image_id=image_id, file_name=file_name.replace('.jpg', '.png'),
@@ -307,3 +308,11 @@ def assert_panoptic_matches_instances(result, semantic_head: dict, score_thr: fl
                    zip(laid.masks.numpy(), laid.labels.numpy()) if lab == label), segment
     stuff = segments[segments < INSTANCE_OFFSET]
     assert ((stuff >= num_things) & (stuff <= num_classes)).all()
+
+
+def read_panoptic_ids(png: Path) -> np.ndarray:
+    """The segment ids (``R + 256 G + 256^2 B``, panopticapi's ``rgb2id``) of a panoptic PNG."""
+    import mmcv
+    from panopticapi.utils import rgb2id
+
+    return rgb2id(mmcv.imread(str(png), channel_order='rgb')).astype(np.int64)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO_ROOT, load_config
+from helpers import REPO_ROOT, load_config, read_panoptic_ids
 
 from mmdet.registry import DATASETS
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
@@ -90,7 +90,6 @@ def test_panoptic_format_has_the_instances_as_things_and_the_texture_as_stuff(de
     agree), the background texture is the image's one stuff segment, the rest of the pasted
     objects is void; the panoptic demo config loads it with the checks of
     CheckedCocoPanopticDataset."""
-    import cv2
     import pycocotools.mask as mask_util
 
     root = demo_root / 'a' / 'annotations'
@@ -104,9 +103,7 @@ def test_panoptic_format_has_the_instances_as_things_and_the_texture_as_stuff(de
         by_image.setdefault(ann['image_id'], []).append(ann)
     for record in panoptic['annotations']:
         image = next(i for i in instances['images'] if i['id'] == record['image_id'])
-        rgb = cv2.imread(str(root / f'panoptic_{split}' / record['file_name']))[..., ::-1]
-        rgb = rgb.astype(np.int64)
-        ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+        ids = read_panoptic_ids(root / f'panoptic_{split}' / record['file_name'])
         *things, stuff = record['segments_info']
         assert stuff['category_id'] in (6, 7, 8) and stuff['area'] == (ids == stuff['id']).sum()
         assert set(np.unique(ids).tolist()) <= {0} | {s['id'] for s in record['segments_info']}

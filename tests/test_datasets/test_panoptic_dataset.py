@@ -4,10 +4,10 @@ instances keep their masks (real COCO images), and bad annotations are clear err
 import json
 from pathlib import Path
 
-import mmcv
 import numpy as np
 import pytest
-from helpers import TINY_PANOPTIC_SQUARES, tiny_panoptic_dataset_cfg, write_tiny_coco_panoptic
+from helpers import (TINY_PANOPTIC_SQUARES, read_panoptic_ids, tiny_panoptic_dataset_cfg,
+                     write_tiny_coco_panoptic)
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import DATASETS
@@ -53,8 +53,7 @@ def test_real_coco_masks_line_up_with_their_boxes_and_crowds_are_dropped():
     seg = sample.gt_sem_seg.sem_seg[0].numpy()
     annotation, = [a for a in json.loads((SAMPLE / 'sample_data' / 'panoptic_examples.json')
                                          .read_text())['annotations'] if a['image_id'] == 439180]
-    ids = mmcv.imread(str(SAMPLE / 'sample_data' / 'panoptic_examples' / annotation['file_name']),
-                      channel_order='rgb').astype(np.int64) @ np.array([1, 256, 65536])
+    ids = read_panoptic_ids(SAMPLE / 'sample_data' / 'panoptic_examples' / annotation['file_name'])
     for segment in annotation['segments_info']:
         assert (seg[ids == segment['id']] == label_of[segment['category_id']]).all()
     assert (seg[ids == 0] == 255).all()

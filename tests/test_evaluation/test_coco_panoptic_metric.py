@@ -12,11 +12,10 @@ evaluator gets it) into the ``val_evaluator`` of our panoptic zoo config (mmdet'
 import json
 from pathlib import Path
 
-import mmcv
 import numpy as np
 import pytest
 import torch
-from helpers import load_config
+from helpers import load_config, read_panoptic_ids
 from mmengine.registry import init_default_scope
 
 from mmdet.datasets import CocoPanopticDataset
@@ -27,11 +26,6 @@ SAMPLE = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'coco_panopti
 CONFIG = 'panoptic_centermask/panoptic-centermask_r50_fpn_ms-3x_coco.py'
 pytestmark = pytest.mark.skipif(
     not SAMPLE.is_dir(), reason=f'the real COCO panoptic sample is not at {SAMPLE}')
-
-
-def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256**2 * rgb[..., 2]
 
 
 def prediction_samples() -> list:
@@ -45,8 +39,7 @@ def prediction_samples() -> list:
     samples = []
     for ann in json.loads((SAMPLE / 'fake_prediction' / 'panoptic_pred.json').read_text())[
             'annotations']:
-        ids = rgb_to_id(mmcv.imread(str(SAMPLE / 'fake_prediction' / 'png' / ann['file_name']),
-                                    channel_order='rgb'))
+        ids = read_panoptic_ids(SAMPLE / 'fake_prediction' / 'png' / ann['file_name'])
         pan = np.full(ids.shape, len(classes), np.int64)  # void
         things = 0
         for segment in ann['segments_info']:
