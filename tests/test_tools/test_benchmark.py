@@ -18,6 +18,8 @@ import pytest
 import torch
 from torch import nn
 
+from mmdet.registry import MODELS
+
 ROOT = Path(__file__).resolve().parents[2]
 CENTERMASK = str(ROOT / 'configs' / 'centermask' / 'centermask_r50_fpn_1x_coco.py')
 MASK_RCNN = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
@@ -35,17 +37,22 @@ ROW_KEYS = {
 
 
 def load_tool() -> ModuleType:
-    """Import ``tools/analysis_tools/benchmark.py`` as a module."""
-    name = 'tools_analysis_tools_benchmark'
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / 'tools' / 'analysis_tools' / 'benchmark.py')
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    """Import ``tools/analysis_tools/benchmark.py`` (and the modules beside it) as a module."""
+    sys.path.insert(0, str(ROOT / 'tools' / 'analysis_tools'))
+    return importlib.import_module('benchmark')
 
 
 benchmark = load_tool()
+benchmark_inputs = importlib.import_module('benchmark_inputs')
+benchmark_measures = importlib.import_module('benchmark_measures')
+benchmark_report = importlib.import_module('benchmark_report')
+benchmark_stages = importlib.import_module('benchmark_stages')
+benchmark_training = importlib.import_module('benchmark_training')
+
+
+def build(config: str) -> nn.Module:
+    """The tool's model of ``config``: random weights (seed 0), eval mode, CPU."""
+    return benchmark_inputs.build_model(benchmark_inputs.load_config(config), None, 'cpu', seed=0)
 
 
 def run_benchmark(args: List[str], cwd: Path) -> List[Dict]:
@@ -114,7 +121,7 @@ def test_fp16_checkpoint_and_own_detections(tmp_path: Path) -> None:
     """``--fp16`` (CPU bfloat16) with ``--num-dets 0``: each mask branch gets its own box head's
     detections. The CenterMask checkpoint has a classification bias that makes every location
     a detection (50 after NMS); random weights detect nothing."""
-    model = benchmark.build_model(benchmark.load_config(CENTERMASK), None, 'cpu', seed=0)
+    model = build(CENTERMASK)
     model.bbox_head.conv_cls.bias.data.fill_(3.0)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'detecting.pth')
     rows = run_benchmark([CENTERMASK, MASK_RCNN, *TINY, '--num-images', '1', '--warmup', '0',
@@ -134,8 +141,8 @@ def test_fp16_checkpoint_and_own_detections(tmp_path: Path) -> None:
 
 def tiny_batch(model: nn.Module) -> tuple:
     """The tool's first random image through the model's preprocessor."""
-    image, = benchmark.random_images(1, INPUT_SIZE, seed=0)
-    return benchmark.preprocess(model, image)
+    image, = benchmark_inputs.random_images(1, INPUT_SIZE, seed=0)
+    return benchmark_inputs.preprocess(model, image)
 
 
 @pytest.mark.parametrize('config,test_cfg', [
@@ -146,11 +153,11 @@ def tiny_batch(model: nn.Module) -> tuple:
 def test_stages_reproduce_predict(config: str, test_cfg: dict) -> None:
     """Without fixed boxes the staged run is the detector's ``predict``, output for output
     (score threshold 0, so that random weights detect; few detections, to be quick)."""
-    cfg = benchmark.load_config(config)
+    cfg = benchmark_inputs.load_config(config)
     cfg.merge_from_dict(dict(model=dict(test_cfg=test_cfg)))
-    model = benchmark.build_model(cfg, None, 'cpu', seed=0)
+    model = benchmark_inputs.build_model(cfg, None, 'cpu', seed=0)
     inputs, samples = tiny_batch(model)
-    staged = benchmark.StagedDetector(model, synchronize=lambda: None)
+    staged = benchmark_stages.StagedDetector(model, synchronize=lambda: None)
     with torch.inference_mode():
         expected = model.predict(inputs, samples, rescale=True)[0].pred_instances
         predicted, box_results, record = staged(inputs, samples, detections=None)
@@ -159,12 +166,12 @@ def test_stages_reproduce_predict(config: str, test_cfg: dict) -> None:
     assert set(actual.keys()) == set(expected.keys())
     for key in expected.keys():
         assert torch.equal(actual[key], expected[key]), key
-    assert record.stage_s.keys() == set(benchmark.STAGES)
+    assert record.stage_s.keys() == set(benchmark_stages.STAGES)
 
-    fixed = benchmark.fixed_detections(NUM_DETS, INPUT_SIZE, 80, seed=0)
+    fixed = benchmark_inputs.fixed_detections(NUM_DETS, INPUT_SIZE, 80, seed=0)
     with torch.inference_mode():
         predicted, _, record = staged(
-            inputs, samples, detections=[benchmark.copy_detections(fixed, 'cpu')])
+            inputs, samples, detections=[benchmark_inputs.copy_detections(fixed, 'cpu')])
     actual = predicted[0].pred_instances
     assert record.mask_branch_num_rois == NUM_DETS
     assert torch.equal(actual.labels, fixed.labels)
@@ -182,14 +189,14 @@ def test_speed_options_predict_what_the_plain_model_predicts(option: str, tmp_pa
         f"_base_ = '{ROOT}/configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'\n"
         # random weights give many zero-size boxes, which the final clip drops: filter them first
         'model = dict(test_cfg=dict(bbox=dict(score_thr=0.0, max_per_img=10, min_bbox_size=0)))\n')
-    model = benchmark.build_model(benchmark.load_config(str(config)), None, 'cpu', seed=0)
+    model = build(str(config))
     for norm in (module for module in model.modules() if isinstance(module, nn.BatchNorm2d)):
         norm.running_mean.uniform_(-0.5, 0.5)
         norm.running_var.uniform_(0.5, 2.0)
         norm.weight.data.uniform_(0.5, 1.5)
         norm.bias.data.uniform_(-0.2, 0.2)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'lite.pth')
-    images = benchmark.random_images(1, INPUT_SIZE, seed=0)
+    images = benchmark_inputs.random_images(1, INPUT_SIZE, seed=0)
     runs = [
         benchmark.ConfigBenchmark(
             str(config), str(tmp_path / 'lite.pth'), images,
@@ -214,8 +221,8 @@ def test_speed_options_predict_what_the_plain_model_predicts(option: str, tmp_pa
 
 
 def test_fixed_detections_are_valid_and_shared() -> None:
-    fixed = benchmark.fixed_detections(50, (800, 1216), 80, seed=0)
-    again = benchmark.fixed_detections(50, (800, 1216), 80, seed=0)
+    fixed = benchmark_inputs.fixed_detections(50, (800, 1216), 80, seed=0)
+    again = benchmark_inputs.fixed_detections(50, (800, 1216), 80, seed=0)
     assert all(torch.equal(fixed[key], again[key]) for key in fixed.keys())
     x1, y1, x2, y2 = fixed.bboxes.T
     assert (x1 >= 0).all() and (y1 >= 0).all() and (x2 <= 1216).all() and (y2 <= 800).all()
@@ -228,43 +235,43 @@ def test_fixed_detections_are_valid_and_shared() -> None:
 def test_detector_family() -> None:
     families = {}
     for config in (CENTERMASK, MASK_RCNN, FCOS):
-        cfg = benchmark.load_config(config)
-        model = benchmark.MODELS.build(cfg.model)
-        families[type(model).__name__] = benchmark.detector_family(model)
+        cfg = benchmark_inputs.load_config(config)
+        model = MODELS.build(cfg.model)
+        families[type(model).__name__] = benchmark_stages.detector_family(model)
     assert families == {'CenterMask': 'single-stage + mask branch', 'MaskRCNN': 'two-stage',
                         'FCOS': 'single-stage'}
     with pytest.raises(TypeError, match='not supported'):
-        benchmark.detector_family(nn.Linear(1, 1))
+        benchmark_stages.detector_family(nn.Linear(1, 1))
 
 
 def test_drop_pretrained_init() -> None:
-    cfg = benchmark.load_config(MASK_RCNN)
+    cfg = benchmark_inputs.load_config(MASK_RCNN)
     assert cfg.model.backbone.init_cfg.type == 'Pretrained'
-    benchmark.drop_pretrained_init(cfg.model)
+    benchmark_inputs.drop_pretrained_init(cfg.model)
     assert cfg.model.backbone.init_cfg is None
     node = dict(init_cfg=[dict(type='Pretrained', checkpoint='x'), dict(type='Normal')],
                 child=[dict(init_cfg=dict(type='Pretrained', checkpoint='y'))])
-    benchmark.drop_pretrained_init(node)
+    benchmark_inputs.drop_pretrained_init(node)
     assert node == dict(init_cfg=[dict(type='Normal')], child=[dict(init_cfg=None)])
 
 
 def test_flops_of_a_model_with_slashes_in_module_names() -> None:
     """VoVNet keeps centermask2's child names (``stem_1/conv``), which the tracer's scope names
     cannot hold: they are renamed while counting, and restored."""
-    cfg = benchmark.load_config(
+    cfg = benchmark_inputs.load_config(
         str(ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'))
-    model = benchmark.build_model(cfg, None, 'cpu', seed=0)
+    model = benchmark_inputs.build_model(cfg, None, 'cpu', seed=0)
     names = [name for name, _ in model.named_modules()]
     assert any('/' in name for name in names)
-    staged = benchmark.StagedDetector(model, synchronize=lambda: None)
+    staged = benchmark_stages.StagedDetector(model, synchronize=lambda: None)
     inputs, samples = tiny_batch(model)
-    fixed = benchmark.fixed_detections(NUM_DETS, INPUT_SIZE, 80, seed=0)
-    flops = benchmark.count_gflops(
-        benchmark.BenchmarkedInference(staged, samples,
-                                       lambda: [benchmark.copy_detections(fixed, 'cpu')]),
+    fixed = benchmark_inputs.fixed_detections(NUM_DETS, INPUT_SIZE, 80, seed=0)
+    flops = benchmark_stages.count_gflops(
+        benchmark_stages.BenchmarkedInference(staged, samples,
+                                       lambda: [benchmark_inputs.copy_detections(fixed, 'cpu')]),
         inputs)
     assert flops['flops_error'] is None
-    assert all(flops[f'gflops_{part}'] > 0 for part in benchmark.STAGES)
+    assert all(flops[f'gflops_{part}'] > 0 for part in benchmark_stages.STAGES)
     assert [name for name, _ in model.named_modules()] == names
 
 
@@ -275,17 +282,17 @@ def test_flops_failure_is_reported_not_raised() -> None:
         def forward(self, inputs: torch.Tensor) -> torch.Tensor:
             raise RuntimeError('cannot trace this')
 
-    flops = benchmark.count_gflops(Untraceable(), torch.zeros(1))
+    flops = benchmark_stages.count_gflops(Untraceable(), torch.zeros(1))
     assert math.isnan(flops['gflops']) and math.isnan(flops['gflops_mask_branch'])
     assert 'cannot trace this' in flops['flops_error']
 
 
 @pytest.mark.skipif(not Path('/proc/self/clear_refs').exists(), reason='Linux /proc only')
 def test_cpu_peak_memory_sees_a_freed_allocation() -> None:
-    before = benchmark.reset_peak_memory('cpu')
+    before = benchmark_measures.reset_peak_memory('cpu')
     block = np.ones(64 * 2**20 // 8)  # 64 MB, touched
     del block
-    assert benchmark.peak_memory('cpu') - before >= 60
+    assert benchmark_measures.peak_memory('cpu') - before >= 60
 
 
 def test_parse_args_rejects_inconsistent_options() -> None:
@@ -312,7 +319,7 @@ def test_exported_backends_add_rows_of_the_same_model(tmp_path: Path) -> None:
     for row in rows[1:]:
         assert ROW_KEYS <= row.keys()
         assert row['latency_s_median'] > 0 and row['box_head_num_dets'] == NUM_DETS
-        assert all(math.isnan(row[f'{stage}_s_median']) for stage in benchmark.STAGES)
+        assert all(math.isnan(row[f'{stage}_s_median']) for stage in benchmark_stages.STAGES)
         assert (row['gflops'], row['params_m']) == (rows[0]['gflops'], rows[0]['params_m'])
     table = (tmp_path / 'table.md').read_text()
     assert f'| {lite} [onnxruntime] |' in table and '| - | - | - |' in table
@@ -320,12 +327,110 @@ def test_exported_backends_add_rows_of_the_same_model(tmp_path: Path) -> None:
 
 
 def test_peak_fraction_is_twice_the_multiply_adds_per_latency_over_the_peak() -> None:
-    assert benchmark.matmul_peak_gflops(torch.float32, 'cpu', size=256, repeats=2) > 0
+    assert benchmark_measures.matmul_peak_gflops(torch.float32, 'cpu', size=256, repeats=2) > 0
     peaks = dict(fp32=100.0, bf16=400.0)
     row = dict(gflops=5.0, latency_s_median=0.5, fp16=False, device='cpu')
-    benchmark.add_peak_fraction(row, peaks)
+    benchmark_measures.add_peak_fraction(row, peaks)
     assert (row['achieved_gflops_s'], row['peak_precision'], row['peak_fraction']) == (
         20.0, 'fp32', 0.2)
     row.update(backend='openvino-bf16')
-    benchmark.add_peak_fraction(row, peaks)
+    benchmark_measures.add_peak_fraction(row, peaks)
     assert (row['peak_precision'], row['peak_fraction']) == ('bf16', 0.05)
+
+
+RTMDET_INS = 'mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py'
+YOLACT = 'mmdet::yolact/yolact_r50_1xb8-55e_coco.py'
+SOLOV2 = 'mmdet::solov2/solov2-light_r18_fpn_ms-3x_coco.py'
+
+
+@pytest.mark.parametrize('config,family', [
+    (RTMDET_INS, 'single-stage, masks in the box head'),
+    (YOLACT, 'instance segmentor'),
+    (SOLOV2, 'instance segmentor'),
+])
+def test_peers_predict_their_own_num_dets_masks(config: str, family: str) -> None:
+    """The real-time peers cannot take fixed boxes: with their thresholds opened they predict
+    exactly K masks from random weights, and the staged run is their ``predict``."""
+    model = build(config)
+    staged = benchmark_stages.StagedDetector(model, synchronize=lambda: None)
+    assert staged.family == family and staged.with_mask and not staged.takes_fixed_boxes
+    inputs, samples = tiny_batch(model)
+    with torch.inference_mode():
+        assert len(model.predict(inputs, samples)[0].pred_instances) != NUM_DETS  # as configured
+    benchmark_inputs.detect_own_instances(model, NUM_DETS)
+    with torch.inference_mode():
+        expected = model.predict(inputs, samples, rescale=True)[0].pred_instances
+        predicted, _, record = staged(inputs, samples, detections=None)
+    actual = predicted[0].pred_instances
+    assert len(expected) == record.num_masks == NUM_DETS and record.mask_branch_num_rois == 0
+    assert actual.masks.shape == (NUM_DETS, *INPUT_SIZE)
+    for key in expected.keys():
+        assert torch.equal(actual[key], expected[key]), key
+    if config == SOLOV2:  # no box head: all of the heads' time is the mask branch's
+        assert record.stage_s['box_head'] == 0 and record.stage_s['mask_branch'] > 0
+    with pytest.raises(ValueError, match='cannot take fixed boxes'):
+        staged(inputs, samples, detections=[benchmark_inputs.fixed_detections(
+            NUM_DETS, INPUT_SIZE, 80, seed=0)])
+
+
+def test_published_mask_ap_comes_from_the_metafile_beside_the_config() -> None:
+    lite = ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'
+    assert benchmark_report.published_mask_ap(str(lite)) == 27.1  # centermask2's zoo
+    assert benchmark_report.published_mask_ap(YOLACT) == 29.0  # mmdet's YOLACT README
+    assert benchmark_report.published_mask_ap(RTMDET_INS) == 35.4  # mmdet's RTMDet README
+    assert benchmark_report.published_mask_ap(FCOS) is None  # a detector: no mask AP
+    demo = ROOT / 'configs' / 'centermask' / 'demo'
+    assert benchmark_report.published_mask_ap(str(next(demo.glob('*.py')))) is None
+
+
+def test_speed_accuracy_scatter(tmp_path: Path) -> None:
+    rows = [dict(name='a', published_mask_ap=30.0, latency_s_median=0.2, input_size=[64, 96],
+                 threads=2, device='cpu', fp16=False, channels_last=False, fuse_conv_bn=False),
+            dict(name='b', published_mask_ap=None, latency_s_median=0.1)]
+    rows.append(dict(rows[0], name='a [onnxruntime]', backend='onnxruntime'))
+    benchmark_report.plot_speed_accuracy(rows, str(tmp_path / 'scatter.png'))
+    assert (tmp_path / 'scatter.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    with pytest.raises(ValueError, match='no row has a published mask AP'):
+        benchmark_report.plot_speed_accuracy(rows[1:2], str(tmp_path / 'none.png'))
+
+
+def test_elliptical_ground_truth_masks() -> None:
+    boxes = torch.tensor([[10.0, 20.0, 50.0, 40.0], [0.0, 0.0, 96.0, 64.0]])
+    masks = benchmark_training.elliptical_masks(boxes, 64, 96).masks
+    areas = masks.sum((1, 2))
+    np.testing.assert_allclose(areas, [np.pi / 4 * 40 * 20, np.pi / 4 * 96 * 64], rtol=0.03)
+    rows, cols = np.nonzero(masks[0])
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (20, 39, 10, 49)
+
+
+def test_training_mode_steps_every_config(tmp_path: Path) -> None:
+    """``--train``: each config trains on the same batch with its own optimiser; the table has
+    seconds per iteration and ratios, the losses are finite."""
+    lite = str(ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py')
+    rows = run_benchmark([lite, RTMDET_INS, '--train', '--input-size', '128', '160', '--threads',
+                          '1', '--num-images', '2', '--warmup', '0', '--num-dets', '3',
+                          '--baseline', RTMDET_INS, '--out-md', 'table.md'], tmp_path)
+    assert [(row['model'], row['mode'], row['batch_size'], row['num_gts']) for row in rows] == [
+        ('CenterMask', 'train', 2, 3), ('RTMDet', 'train', 2, 3)]
+    for row in rows:
+        assert len(row['iterations_s']) == 2 and row['iteration_s_min'] > 0
+        assert all(math.isfinite(loss) and loss > 0 for loss in row['losses'])
+        assert row['peak_mem_mb'] > 0
+    table = (tmp_path / 'table.md').read_text()
+    assert 'batch 2 of random images with 3 objects each' in table
+    assert table.splitlines()[-1].endswith('| 1.00x | 1.00x | 1.00x |')
+
+
+def test_a_training_step_changes_the_weights() -> None:
+    lite = str(ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py')
+    args = benchmark.parse_args([lite, '--train', '--input-size', '64', '96', '--num-dets', '2',
+                                 '--out-json', 'unused'])
+    images = benchmark_inputs.random_images(2, (64, 96), seed=0)
+    run = benchmark_training.TrainingBenchmark(lite, images, args)
+    before = {name: param.detach().clone() for name, param in run.model.named_parameters()
+              if param.requires_grad}
+    run.run(timed=True)
+    after = dict(run.model.named_parameters())
+    assert all(not torch.equal(after[name], value) for name, value in before.items()
+               if name.startswith(('bbox_head.conv_cls', 'roi_head.mask_head')))
+    assert run.row()['num_iters'] == 1 and len(run.losses) == 1

@@ -84,6 +84,7 @@ class ExportedBenchmark:
             images_per_s=len(latencies) / sum(latencies),
             box_head_num_dets=statistics.median(self.num_dets),
             mask_branch_num_rois=self.source.model.test_cfg['bbox']['max_per_img'],
+            num_masks=statistics.median(self.num_dets),
             peak_mem_mb=float('nan'))
         for key in list(row):  # one graph: no stage split
             if key.endswith(('_s_median', '_s_min')) and not key.startswith('latency_'):
