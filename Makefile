@@ -3,6 +3,8 @@
 # `make benchmark [BENCH_OPTS="--channels-last --fuse-conv-bn"]`: the README's speed tables
 # (inference side by side with mmdet's own models), written to work_dirs/benchmark/.
 # `make benchmark-exported`: the README's exported rows (onnxruntime, OpenVINO fp32 and bf16).
+# `make benchmark-peers`: CenterMask-Lite beside the real-time peers, with the speed/accuracy plot.
+# `make benchmark-train`: seconds per training iteration, batch 2.
 PYTHON := .venv/bin/python
 BENCH_OPTS :=
 space := $() $()
@@ -16,8 +18,15 @@ PANOPTIC_DEMO := configs/panoptic_centermask/demo/panoptic-centermask-lite_v2-19
 
 EXPORTED := --backend pytorch onnxruntime openvino-fp32 openvino-bf16
 EXPORTED_DIR := work_dirs/benchmark/exported
+LITE := configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py
+PEERS := mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py mmdet::rtmdet/rtmdet-ins_s_8xb32-300e_coco.py \
+	mmdet::yolact/yolact_r50_1xb8-55e_coco.py mmdet::solov2/solov2-light_r18_fpn_ms-3x_coco.py \
+	mmdet::solov2/solov2-light_r50_fpn_ms-3x_coco.py \
+	mmdet::condinst/condinst_r50_fpn_ms-poly-90k_coco_instance.py
+PEERS_DIR := work_dirs/benchmark/peers
+TRAIN_DIR := work_dirs/benchmark/train
 
-.PHONY: setup demo demo-panoptic test benchmark benchmark-exported
+.PHONY: setup demo demo-panoptic test benchmark benchmark-exported benchmark-peers benchmark-train
 
 setup:
 	@bash tools/setup_env.sh
@@ -54,3 +63,21 @@ benchmark-exported: setup
 	$(BENCH) $(MASK_RCNN) configs/centermask/centermask_r50_fpn_1x_coco.py $(EXPORTED) \
 		--input-size 800 1216 --out-json $(EXPORTED_DIR)/800x1216.json \
 		--out-md $(EXPORTED_DIR)/800x1216.md --out-png $(EXPORTED_DIR)/800x1216.png
+
+benchmark-peers: setup
+	@mkdir -p $(PEERS_DIR)
+	$(BENCH) $(LITE) configs/centermask/centermask-lite_v2-39_fpn_ms-4x_coco.py $(PEERS) \
+		--backend pytorch onnxruntime openvino-bf16 --input-size 600 1000 \
+		--out-json $(PEERS_DIR)/600x1000.json --out-md $(PEERS_DIR)/600x1000.md \
+		--out-scatter $(PEERS_DIR)/600x1000_speed_accuracy.png
+
+benchmark-train: setup
+	@mkdir -p $(TRAIN_DIR)
+	$(PYTHON) tools/analysis_tools/benchmark.py --train --batch-size 2 --num-dets 10 --threads 2 \
+		--num-images 3 --warmup 1 --baseline $(MASK_RCNN) configs/centermask/centermask_r50_fpn_1x_coco.py \
+		$(MASK_RCNN) mmdet::ms_rcnn/ms-rcnn_r50_fpn_1x_coco.py \
+		mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py --input-size 800 1216 \
+		--out-json $(TRAIN_DIR)/800x1216.json --out-md $(TRAIN_DIR)/800x1216.md
+	$(PYTHON) tools/analysis_tools/benchmark.py --train --batch-size 2 --num-dets 10 --threads 2 \
+		--num-images 3 --warmup 1 $(LITE) mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py \
+		--input-size 600 1000 --out-json $(TRAIN_DIR)/600x1000.json --out-md $(TRAIN_DIR)/600x1000.md

@@ -7,7 +7,13 @@
 # A second run on a set-up machine only compares a stamp and returns in about a second.
 #
 # Environment: PYTHON (interpreter to create the venv with, default python3.11 or python3),
-#              MMDET_CENTERMASK_CACHE (wheel cache, default ~/.cache/mmdet-centermask).
+#              MMDET_CENTERMASK_CACHE (wheel cache, default ~/.cache/mmdet-centermask),
+#              MMDET_CENTERMASK_CUDA (auto, the default: a CUDA build where a GPU and nvcc are
+#                present; cpu; or a PyTorch wheel tag such as cu128 or cu130),
+#              MMDET_CENTERMASK_TORCH (the torch version of a CUDA build, default 2.13.0),
+#              MMDET_CENTERMASK_CUDA_ARCH (the GPU architecture mmcv's CUDA ops are built for,
+#                e.g. 9.0; default: what nvidia-smi reports),
+#              MMDET_CENTERMASK_SETUP_PLAN=1 (print the chosen build and stop).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,9 +27,46 @@ CONSTRAINTS="$ROOT/tools/constraints.txt"
 
 say() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
+# CPU or CUDA: CUDA_TAG is cpu or a PyTorch wheel tag (cuXYZ from nvcc's release X.YZ),
+# CUDA_ARCH the compute capability of the first GPU (mmcv's TORCH_CUDA_ARCH_LIST).
+CUDA_TAG="${MMDET_CENTERMASK_CUDA:-auto}"
+CUDA_ARCH="${MMDET_CENTERMASK_CUDA_ARCH:-}"
+if [[ "$CUDA_TAG" == auto ]]; then
+    CUDA_TAG=cpu
+    if command -v nvidia-smi >/dev/null && command -v nvcc >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+        release="$(nvcc --version | sed -nE 's/.*release ([0-9]+)\.([0-9]+).*/\1\2/p')"
+        [[ -n "$release" ]] && CUDA_TAG="cu$release"
+    fi
+fi
+if [[ ! "$CUDA_TAG" =~ ^(cpu|cu[0-9]{3,})$ ]]; then
+    say "MMDET_CENTERMASK_CUDA=$CUDA_TAG: expected auto, cpu or a wheel tag such as cu128"
+    exit 1
+fi
+if [[ "$CUDA_TAG" != cpu ]]; then
+    TORCH_VERSION="${MMDET_CENTERMASK_TORCH:-$TORCH_VERSION}"
+    if [[ -z "$CUDA_ARCH" ]]; then
+        CUDA_ARCH="$( (nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null || true) | head -n 1 | tr -d ' ')"
+    fi
+    if [[ ! "$CUDA_ARCH" =~ ^[0-9]+\.[0-9]+$ ]]; then
+        say "CUDA build ($CUDA_TAG): no GPU architecture (set MMDET_CENTERMASK_CUDA_ARCH, e.g. 9.0)"
+        exit 1
+    fi
+fi
+BUILD="torch $TORCH_VERSION, $CUDA_TAG${CUDA_ARCH:+, sm ${CUDA_ARCH}}"
+# the pins, with the torch of a CUDA build where it differs (2.11.0 matches 2.11.0+cu130)
+PINS="$CONSTRAINTS"
+if [[ "torch==$TORCH_VERSION" != "$(grep '^torch==' "$CONSTRAINTS")" ]]; then
+    PINS="$(mktemp)"
+    sed "s/^torch==.*/torch==$TORCH_VERSION/" "$CONSTRAINTS" > "$PINS"
+fi
+if [[ "${MMDET_CENTERMASK_SETUP_PLAN:-0}" == 1 ]]; then
+    say "plan: $BUILD; pins: $(grep '^torch==' "$PINS")"
+    exit 0
+fi
+
 # What the environment is made from: a change to any of these re-runs the install steps.
 stamp_value() {
-    cat "$ROOT/pyproject.toml" "$CONSTRAINTS" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+    { cat "$ROOT/pyproject.toml" "$CONSTRAINTS" "${BASH_SOURCE[0]}"; echo "$BUILD"; } | sha256sum | cut -d' ' -f1
 }
 STAMP="$VENV/.setup-stamp"
 if [[ -x "$PY" && -f "$STAMP" && "$(cat "$STAMP")" == "$(stamp_value)" ]]; then
@@ -42,29 +85,42 @@ installed() {  # installed <dist> <version>: true when exactly that version is i
     [[ "$("$PY" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null)" == "$2"* ]]
 }
 
-if installed torch "$TORCH_VERSION"; then
-    say "torch $TORCH_VERSION present"
-else
+torch_build() {  # cpu or cuXYZ of the installed torch
+    "$PY" -c "import torch; v = torch.version.cuda; print('cu' + v.replace('.', '') if v else 'cpu')" 2>/dev/null
+}
+if installed torch "$TORCH_VERSION" && [[ "$(torch_build)" == "$CUDA_TAG" ]]; then
+    say "torch $TORCH_VERSION ($CUDA_TAG) present"
+elif [[ "$CUDA_TAG" == cpu ]]; then
     say "installing torch==$TORCH_VERSION (the CPU build)"
     "${PIP[@]}" install "torch==$TORCH_VERSION"
+else
+    say "installing torch==$TORCH_VERSION ($CUDA_TAG) from download.pytorch.org"
+    "${PIP[@]}" install "torch==$TORCH_VERSION" --index-url "https://download.pytorch.org/whl/$CUDA_TAG"
 fi
 # mmcv's setup.py imports pkg_resources (gone in setuptools 82); mmengine's mmdet:: lookup needs it too.
 say "installing build tools (setuptools<82, wheel, ninja, numpy)"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" "setuptools<82" wheel ninja numpy packaging
+"${PIP[@]}" install -q -c "$PINS" "setuptools<82" wheel ninja numpy packaging
 
 PYTAG="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
 WHEEL_DIR="$CACHE/wheels/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$PYTAG"
+OPS=CPU
+if [[ "$CUDA_TAG" != cpu ]]; then
+    WHEEL_DIR="$WHEEL_DIR-$CUDA_TAG-sm${CUDA_ARCH/./}"
+    OPS="CUDA ($CUDA_TAG, sm $CUDA_ARCH) and CPU"
+fi
 if installed mmcv "$MMCV_VERSION" && "$PY" -c "import mmcv.ops" 2>/dev/null; then
     say "mmcv $MMCV_VERSION with compiled ops present"
 else
     if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
-        say "building mmcv $MMCV_VERSION with CPU ops (about 6-7 min on 2 cores; compiler output follows)"
+        say "building mmcv $MMCV_VERSION with $OPS ops (CPU only: about 6-7 min on 2 cores; compiler output follows)"
         mkdir -p "$WHEEL_DIR"
         TMP_WHEELS="$(mktemp -d)"
         LOG="$TMP_WHEELS/build.log"
         # the full compiler log goes to a file; the ninja step counter shows progress
-        MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-            "${PIP[@]}" wheel -v --no-build-isolation --no-deps -c "$CONSTRAINTS" \
+        FORCE_CUDA=0
+        [[ "$CUDA_TAG" != cpu ]] && FORCE_CUDA=1
+        MMCV_WITH_OPS=1 FORCE_CUDA=$FORCE_CUDA TORCH_CUDA_ARCH_LIST="$CUDA_ARCH" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+            "${PIP[@]}" wheel -v --no-build-isolation --no-deps -c "$PINS" \
             -w "$TMP_WHEELS" "mmcv==$MMCV_VERSION" > "$LOG" 2>&1 &
         BUILD_PID=$!
         while kill -0 "$BUILD_PID" 2>/dev/null; do
@@ -81,11 +137,11 @@ else
         rm -rf "$TMP_WHEELS"
     fi
     say "installing cached mmcv wheel from $WHEEL_DIR"
-    "${PIP[@]}" install -q -c "$CONSTRAINTS" "$WHEEL_DIR"/mmcv-*.whl
+    "${PIP[@]}" install -q -c "$PINS" "$WHEEL_DIR"/mmcv-*.whl
 fi
 
 say "installing mmengine, mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable, test and deploy extras)"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[test,deploy]"
+"${PIP[@]}" install -q -c "$PINS" -e "$ROOT[test,deploy]"
 # COCO panoptic (mmdet's CocoPanopticMetric and panoptic loading import panopticapi): the PyPI
 # build of cocodataset/panopticapi. Without its declared dependencies: it pins numpy<2 and pulls
 # scikit-image, and needs only numpy, Pillow and pycocotools, which are here.
