@@ -74,7 +74,7 @@ benchmark-peers: setup
 benchmark-train: setup
 	@mkdir -p $(TRAIN_DIR)
 	$(PYTHON) tools/analysis_tools/benchmark.py --train --batch-size 2 --num-dets 10 --threads 2 \
-		--num-images 3 --warmup 1 --baseline $(MASK_RCNN) configs/centermask/centermask_r50_fpn_1x_coco.py \
+		--num-images 2 --warmup 1 --baseline $(MASK_RCNN) configs/centermask/centermask_r50_fpn_1x_coco.py \
 		$(MASK_RCNN) mmdet::ms_rcnn/ms-rcnn_r50_fpn_1x_coco.py \
 		mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py --input-size 800 1216 \
 		--out-json $(TRAIN_DIR)/800x1216.json --out-md $(TRAIN_DIR)/800x1216.md

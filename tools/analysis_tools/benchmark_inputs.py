@@ -25,6 +25,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, SampleList
 
 FIXED_BOX_MIN_SIDE = 16.0
+PAD_SIZE_DIVISOR = 32
 FIXED_BOX_MAX_SIDE_RATIO = 0.6
 # test_cfg keys that drop candidates by score: 0 keeps every candidate
 SCORE_THRESHOLD_KEYS = ('score_thr', 'filter_thr')
@@ -54,7 +55,9 @@ def build_model(cfg: Config, checkpoint: Optional[str], device: str, seed: int) 
     """Build ``cfg.model`` in eval mode: seeded random initialisation, then the checkpoint if any.
 
     ``init_weights`` runs without the ``Pretrained`` entries, so the heads get their configured
-    initialisation (e.g. the classification prior of dense heads) and nothing is downloaded.
+    initialisation (e.g. the classification prior of dense heads) and nothing is downloaded. A
+    preprocessor that pads to less than a multiple of 32 pads to one: RTMDet's pipeline pads
+    every image to 640x640 instead, and its PAFPN fails on other sizes.
     """
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     drop_pretrained_init(cfg.model)
@@ -63,6 +66,9 @@ def build_model(cfg: Config, checkpoint: Optional[str], device: str, seed: int) 
     model.init_weights()
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, map_location='cpu')
+    preprocessor = model.data_preprocessor
+    if getattr(preprocessor, 'pad_size_divisor', PAD_SIZE_DIVISOR) < PAD_SIZE_DIVISOR:
+        preprocessor.pad_size_divisor = PAD_SIZE_DIVISOR
     return model.to(device).eval()
 
 

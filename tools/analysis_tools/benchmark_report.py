@@ -149,7 +149,8 @@ def plot_stages(rows: List[dict], path: str) -> None:
 
 def plot_speed_accuracy(rows: List[dict], path: str) -> None:
     """Median latency on this machine against the published COCO mask AP, one labelled point per
-    row with a published number (exported rows as triangles), saved with Agg."""
+    row with a published number (exported rows as triangles named by their engine, joined to
+    their eager row by a dotted line; latency on a log scale), saved with Agg."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -167,14 +168,21 @@ def plot_speed_accuracy(rows: List[dict], path: str) -> None:
         latencies = [row['latency_s_median'] * 1e3 for row in points]
         aps = [row['published_mask_ap'] for row in points]
         axes.scatter(latencies, aps, marker=marker, s=60, label=label)
-        for row, latency, ap in zip(points, latencies, aps):
-            axes.annotate(row['name'], (latency, ap), textcoords='offset points',
-                          xytext=(5, 4), fontsize='x-small')
+        for row, latency, ap in zip(points, latencies, aps):  # exported: named by engine
+            axes.annotate(row.get('backend', row['name']), (latency, ap),
+                          textcoords='offset points', xytext=(4, 5 if exported else -10),
+                          fontsize='x-small', rotation=20 if exported else 0)
+    for config in dict.fromkeys(row['config'] for row in rows):  # a model's eager and exported
+        same = sorted((row['latency_s_median'] * 1e3, row['published_mask_ap'])
+                      for row in rows if row['config'] == config)
+        if len(same) > 1:
+            axes.plot(*zip(*same), linestyle=':', color='grey', linewidth=1)
     first = rows[0]
     height, width = first['input_size']
     axes.set_xlabel(f'median inference time per image (ms), {height}x{width}, '
                     f'{run_settings(first)}')
+    axes.set_xscale('log')
     axes.set_ylabel('COCO mask AP (published)')
     axes.grid(alpha=0.3)
-    axes.legend(loc='lower right')
+    axes.legend(loc='center right')
     figure.savefig(path, dpi=100)

@@ -4,7 +4,8 @@ One iteration is mmengine's ``model.train_step``, as the runner runs it: the dat
 forward with the losses, backward and the optimiser step of the config's own ``optim_wrapper``.
 Every config trains on the same batch of ``--batch-size`` random images, each with ``--num-dets``
 ground-truth objects (the fixed boxes of the inference benchmark, each holding an elliptical mask;
-at least one), the configs taking turns iteration by iteration. SyncBN becomes BN (one process).
+at least one), the configs taking turns iteration by iteration, at the learning rate of the first
+iteration of the config's warm-up. SyncBN becomes BN (one process).
 """
 import argparse
 import json
@@ -64,6 +65,17 @@ def num_classes_of(cfg) -> int:
     raise ValueError('the config states no num_classes in bbox_head, roi_head or mask_head')
 
 
+def warmup_start_factor(cfg) -> float:
+    """The factor of the config's first iteration-based ``LinearLR`` warm-up (1 without one):
+    the runner starts training at that fraction of the learning rate, and random weights at the
+    full rate diverge within a few iterations."""
+    schedulers = cfg.get('param_scheduler') or []
+    for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+        if scheduler.get('type') == 'LinearLR' and not scheduler.get('by_epoch', True):
+            return scheduler.get('start_factor', 1.0 / 3)
+    return 1.0
+
+
 class TrainingBenchmark:
     """One config's model, optimiser, batch and iteration times.
 
@@ -79,8 +91,13 @@ class TrainingBenchmark:
         cfg = load_config(config)
         model = build_model(cfg.copy(), None, args.device, args.seed)
         self.model = revert_sync_batchnorm(model).train()
+        # masks padded with the images (RTMDet's pipeline pads both to 640x640 instead)
+        self.model.data_preprocessor.pad_mask = True
         self.params_m = sum(param.numel() for param in model.parameters()) / 1e6
         self.optim_wrapper = build_optim_wrapper(self.model, cfg.optim_wrapper)
+        start_factor = warmup_start_factor(cfg)
+        for group in self.optim_wrapper.optimizer.param_groups:
+            group['lr'] *= start_factor
         self.batch = training_batch(images, args.num_dets, num_classes_of(cfg), args.seed)
         self.iteration_s: List[float] = []
         self.peak_mems_mb: List[float] = []
@@ -95,7 +112,7 @@ class TrainingBenchmark:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         self.peak_mems_mb.append(peak_memory(self.args.device) - memory_before)
-        loss = float(log_vars['loss'])
+        loss = float(torch.as_tensor(log_vars['loss']).detach())
         if not np.isfinite(loss):
             raise FloatingPointError(f'{self.config}: the loss is {loss} on the random batch')
         if timed:
