@@ -384,9 +384,10 @@ def test_published_mask_ap_comes_from_the_metafile_beside_the_config() -> None:
 
 
 def test_speed_accuracy_scatter(tmp_path: Path) -> None:
-    rows = [dict(name='a', published_mask_ap=30.0, latency_s_median=0.2, input_size=[64, 96],
-                 threads=2, device='cpu', fp16=False, channels_last=False, fuse_conv_bn=False),
-            dict(name='b', published_mask_ap=None, latency_s_median=0.1)]
+    rows = [dict(config='a.py', name='a', published_mask_ap=30.0, latency_s_median=0.2,
+                 input_size=[64, 96], threads=2, device='cpu', fp16=False, channels_last=False,
+                 fuse_conv_bn=False),
+            dict(config='b.py', name='b', published_mask_ap=None, latency_s_median=0.1)]
     rows.append(dict(rows[0], name='a [onnxruntime]', backend='onnxruntime'))
     benchmark_report.plot_speed_accuracy(rows, str(tmp_path / 'scatter.png'))
     assert (tmp_path / 'scatter.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
@@ -445,3 +446,9 @@ def test_training_starts_at_the_warmup_learning_rate() -> None:
     assert benchmark_training.warmup_start_factor(rtmdet) == 1e-5
     no_warmup = dict(param_scheduler=[dict(type='MultiStepLR', by_epoch=True, milestones=[8])])
     assert benchmark_training.warmup_start_factor(no_warmup) == 1.0
+
+
+def test_training_refuses_inference_only_options() -> None:
+    args = benchmark.parse_args([CENTERMASK, '--train', '--fp16', '--out-json', 'unused'])
+    with pytest.raises(SystemExit, match='--train runs the configs as they train'):
+        benchmark_training.train_main(args)
