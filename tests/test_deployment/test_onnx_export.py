@@ -90,7 +90,12 @@ def test_openvino_bf16_finds_the_best_detection_of_fp32(exported):
     fp32, bf16 = (ExportedCenterMask(onnx_file, cfg, 'openvino', precision)([image])[0]
                   .pred_instances for precision in ('fp32', 'bf16'))
     assert len(bf16) > 0
-    assert bbox_overlaps(bf16.bboxes[:1], fp32.bboxes[:1]).item() > 0.9
+    # random weights score the top detections within 0.003 of each other, where bfloat16's
+    # rounding (8 bits of mantissa) may reorder them: each precision's best detection is among
+    # the other's five best, at a score within bfloat16's resolution
+    assert bbox_overlaps(bf16.bboxes[:1], fp32.bboxes[:5]).max().item() > 0.9
+    assert bbox_overlaps(fp32.bboxes[:1], bf16.bboxes[:5]).max().item() > 0.9
+    assert abs(bf16.scores[0] - fp32.scores[0]).item() < 0.01
 
 
 def test_unknown_backend_or_precision_is_named():

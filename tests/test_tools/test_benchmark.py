@@ -434,7 +434,9 @@ def test_a_training_step_changes_the_weights() -> None:
     run.run(timed=True)
     after = dict(run.model.named_parameters())
     assert all(not torch.equal(after[name], value) for name, value in before.items()
-               if name.startswith(('bbox_head.conv_cls', 'roi_head.mask_head')))
+               if name.startswith(('bbox_head.conv_cls', 'roi_head.mask_head.conv_logits')))
+    base_lr = benchmark_inputs.load_config(lite).optim_wrapper.optimizer.lr
+    assert run.optim_wrapper.optimizer.param_groups[0]['lr'] == pytest.approx(base_lr * 0.001)
     assert run.row()['num_iters'] == 1 and len(run.losses) == 1
 
 
