@@ -40,8 +40,26 @@ def _res(match: re.Match) -> str:
     return f'{BOTTOM_UP}res{int(match[1]) + 1}.{match[2]}'
 
 
+# centermask2's MobileNetV2 numbers its blocks 1..17 in one list; mmdet groups them in 7 layers
+MOBILENET_V2_FIRST_BLOCK = {1: 1, 2: 2, 3: 4, 4: 7, 5: 11, 6: 14, 7: 17}
+# unit -> (conv, BN) indices in a block's ``conv`` Sequential; layer1 blocks have no expand conv
+MOBILENET_V2_UNITS = {'expand': (0, 1), 'depthwise': (3, 4), 'linear': (6, 7)}
+MOBILENET_V2_UNITS_WITHOUT_EXPAND = {'depthwise': (0, 1), 'linear': (3, 4)}
+
+
+def _mobilenet_v2_unit(match: re.Match) -> str:
+    layer, block, unit, child, param = int(match[1]), int(match[2]), match[3], match[4], match[5]
+    units = MOBILENET_V2_UNITS_WITHOUT_EXPAND if layer == 1 else MOBILENET_V2_UNITS
+    index = units[unit][child == 'bn']
+    return f'{BOTTOM_UP}features.{MOBILENET_V2_FIRST_BLOCK[layer] + block}.conv.{index}.{param}'
+
+
 # Our mmdet keys -> centermask2 keys; the first matching pattern wins.
 TO_CENTERMASK2: List[Tuple[str, Callable[[re.Match], str]]] = [
+    (r'backbone\.conv1\.conv\.weight', lambda m: f'{BOTTOM_UP}features.0.0.weight'),
+    (r'backbone\.conv1\.bn\.(\w+)', lambda m: f'{BOTTOM_UP}features.0.1.{m[1]}'),
+    (r'backbone\.layer(\d)\.(\d+)\.(expand|depthwise|linear)_conv\.(conv|bn)\.(\w+)',
+     _mobilenet_v2_unit),
     (r'backbone\.(.+)/conv\.conv_offset\.(\w+)', lambda m: f'{BOTTOM_UP}{m[1]}/conv_offset.{m[2]}'),
     (r'backbone\.((stem|stage\d)\..+)', lambda m: f'{BOTTOM_UP}{m[1]}'),
     (r'backbone\.conv1\.weight', lambda m: f'{BOTTOM_UP}stem.conv1.weight'),

@@ -2,7 +2,8 @@
 conftest.py)."""
 
 from pathlib import Path
-from typing import List, Sequence
+from types import ModuleType
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +23,32 @@ def load_config(rel_path: str, without_pretrained: bool = True) -> Config:
     if without_pretrained:
         cfg.model.backbone.init_cfg = None
     return cfg
+
+
+def build_model(config: str, device: str = 'meta') -> torch.nn.Module:
+    """The model of a zoo config in eval mode, by default on the meta device (no memory, no
+    initialisation: :func:`load` gives it its tensors)."""
+    from mmdet.registry import MODELS
+
+    with torch.device(device):
+        return MODELS.build(load_config(config).model).eval()
+
+
+def load(module: torch.nn.Module, state_dict: Dict[str, torch.Tensor]) -> torch.nn.Module:
+    """Load with ``strict=True``, taking the tensors over (so meta modules become real)."""
+    module.load_state_dict(state_dict, strict=True, assign=True)
+    return module
+
+
+def load_tool(name: str, folder: str = 'tools/model_converters') -> ModuleType:
+    """Import ``<folder>/<name>.py`` (a command-line tool) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f'tools_{name}',
+                                                  REPO_ROOT / folder / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_batch(

@@ -25,6 +25,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.runner import Runner
 
 import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+from mmdet_centermask.models import CenterMask
 from mmdet_centermask.utils import close_process_group, load_tool_config
 from mmdet_centermask.utils.checkpoint_check import check_checkpoint_fits
 
@@ -45,7 +46,9 @@ def parse_args() -> argparse.Namespace:
                         'key="[a,b]" key="[(a,b),(c,d)]" (no white space)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
-    parser.add_argument('--tta', action='store_true', help='test with flip test-time augmentation')
+    parser.add_argument('--tta', action='store_true',
+                        help="test with the config's test-time augmentation (tta_model, "
+                        'tta_pipeline)')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -55,22 +58,26 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def use_flip_tta(cfg: Config) -> None:
-    """Wrap the model in the config's ``tta_model`` with its ``tta_pipeline``.
+def use_tta(cfg: Config) -> None:
+    """Wrap the model in the config's ``tta_model`` and test on its ``tta_pipeline``.
 
-    Without them in the config: mmdet's ``DetTTAModel`` (NMS at IoU 0.5, 100 boxes per image)
-    over the test pipeline with and without a horizontal flip.
+    The CenterMask zoo configs have centermask2's (``CenterMaskTTAModel``, 9 scales with and
+    without a flip). Without them in the config: ``CenterMaskTTAModel`` (CenterMask) or mmdet's
+    ``DetTTAModel`` (others), NMS at IoU 0.5 and 100 boxes per image, over the test pipeline
+    with and without a horizontal flip.
     """
     if 'tta_model' not in cfg:
-        warnings.warn('No tta_model in the config: using DetTTAModel', stacklevel=2)
-        cfg.tta_model = dict(type='DetTTAModel',
+        tta_type = 'CenterMaskTTAModel' if cfg.model.type in (
+            'CenterMask', CenterMask) else 'DetTTAModel'
+        warnings.warn(f'No tta_model in the config: using {tta_type}', stacklevel=2)
+        cfg.tta_model = dict(type=tta_type,
                              tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+    dataset_cfg = cfg.test_dataloader.dataset
+    while 'dataset' in dataset_cfg:  # dataset wrappers
+        dataset_cfg = dataset_cfg.dataset
     if 'tta_pipeline' not in cfg:
         warnings.warn("No tta_pipeline in the config: flipping the test pipeline's images",
                       stacklevel=2)
-        dataset_cfg = cfg.test_dataloader.dataset
-        while 'dataset' in dataset_cfg:  # dataset wrappers
-            dataset_cfg = dataset_cfg.dataset
         flip_and_pack = dict(
             type='TestTimeAug',
             transforms=[[dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
@@ -79,7 +86,7 @@ def use_flip_tta(cfg: Config) -> None:
                                          'scale_factor', 'flip', 'flip_direction'))]])
         cfg.tta_pipeline = deepcopy(dataset_cfg.pipeline)[:-1] + [flip_and_pack]
     cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    dataset_cfg.pipeline = cfg.tta_pipeline
 
 
 def main() -> None:
@@ -91,7 +98,7 @@ def main() -> None:
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
-        use_flip_tta(cfg)
+        use_tta(cfg)
 
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     # mmengine would only warn and evaluate a mostly random model

@@ -54,3 +54,26 @@ custom_hooks = [
     dict(type='RNGStateHook'),  # random states in checkpoints: --resume continues exactly
     dict(type='EvalProgressBarHook'),
 ]
+
+# `tools/test.py --tta`: centermask2's TEST.AUG (detectron2's GeneralizedRCNNWithTTA). Short side
+# 400 to 1200 in steps of 100 (long side at most 4000), each with and without a horizontal flip;
+# the 18 views' FCOS boxes merged by per-class NMS at IoU 0.5 (ROI_HEADS.NMS_THRESH_TEST), the best
+# 100 kept (TEST.DETECTIONS_PER_IMAGE), their masks averaged over the views and ranked by the box
+# scores (mask_scores='box': centermask2's TTA drops the MaskIoU scores)
+tta_model = dict(
+    type='CenterMaskTTAModel',
+    tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100, mask_scores='box'))
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=(4000, short_side), keep_ratio=True)
+             for short_side in range(400, 1201, 100)],
+            [dict(type='RandomFlip', prob=0.), dict(type='RandomFlip', prob=1.)],
+            [dict(
+                type='PackDetInputs',
+                meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+                           'flip_direction'))],
+        ])
+]

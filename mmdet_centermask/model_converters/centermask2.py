@@ -12,7 +12,9 @@ centermask2                                        mmdet
 ``backbone.bottom_up.res{s}.{i}.conv{k}``          ``backbone.layer{s-1}.{i}.conv{k}``
 (+ ``.norm``)                                      (``.bn{k}``)
 ``backbone.bottom_up.res{s}.{i}.shortcut``         ``backbone.layer{s-1}.{i}.downsample.0``
-(+ ``.norm``)                                      (``.downsample.1``)
+(+ ``.norm``)                                      (``.downsample.1``); ResNeXt alike
+``backbone.bottom_up.features.{i}...``             ``backbone.`` + the MobileNetV2 key
+                                                   (:mod:`.mobilenet_v2`)
 ``backbone.fpn_lateral{l}`` / ``fpn_output{l}``    ``neck.lateral_convs.{l-L}.conv`` /
                                                    ``neck.fpn_convs.{l-L}.conv``
 ``backbone.top_block.p6`` / ``p7``                 ``neck.fpn_convs.3.conv`` / ``.4.conv``
@@ -56,6 +58,7 @@ from ..models.backbones.vovnet import CENTERMASK2_PREFIX
 from .common import (Conversion, ConversionError, KeyRule, MappedState, Shapes, apply_rules,
                      config_model_shapes, finish_conversion, input_meta, map_keys,
                      module_shapes)
+from .mobilenet_v2 import centermask2_to_mobilenet_v2_keys, is_mobilenet_v2, mobilenet_v2_config
 from .sem_seg_head import (SEM_SEG_LEVEL, is_panoptic, move_things_channel_last,
                            sem_seg_head_rules, semantic_head_config)
 from .vovnet import DETECTRON2_INPUT, detectron2_to_vovnet_keys, select_vovnet_config
@@ -129,8 +132,21 @@ def _levels(keys: List[str], pattern: str) -> List[int]:
 
 
 def _is_resnet(keys: List[str]) -> bool:
-    """Whether the bottom-up backbone is detectron2's ResNet (else a VoVNet)."""
+    """Whether the bottom-up backbone is detectron2's ResNet or ResNeXt."""
     return any(key.startswith(CENTERMASK2_PREFIX + 'stem.conv1.') for key in keys)
+
+
+def _backbone_keys(keys: List[str]) -> Dict[str, Optional[str]]:
+    """Targets of the ``backbone.bottom_up.`` keys (ResNet/ResNeXt, MobileNetV2 or VoVNet)."""
+    keys = [key for key in keys if key.startswith(CENTERMASK2_PREFIX)]
+    if _is_resnet(keys):
+        targets = {key: apply_rules(key[len(CENTERMASK2_PREFIX):], RESNET_RULES) for key in keys}
+    elif is_mobilenet_v2(keys):
+        targets = centermask2_to_mobilenet_v2_keys(keys)
+    else:
+        targets = detectron2_to_vovnet_keys(keys)
+    return {key: None if target is None else f'backbone.{target}'
+            for key, target in targets.items()}
 
 
 def centermask2_to_mmdet_keys(keys: List[str]) -> Dict[str, Optional[str]]:
@@ -159,15 +175,8 @@ def centermask2_to_mmdet_keys(keys: List[str]) -> Dict[str, Optional[str]]:
         (r'backbone\.top_block\.p(\d+)\.(weight|bias)',
          lambda m: f'neck.fpn_convs.{len(laterals) + tops.index(int(m[1]))}.conv.{m[2]}'),
     )
-    resnet = _is_resnet(keys)
-    key_map = {}
-    for key in keys:
-        if key.startswith(CENTERMASK2_PREFIX):
-            target = (apply_rules(key[len(CENTERMASK2_PREFIX):], RESNET_RULES)
-                      if resnet else detectron2_to_vovnet_keys([key])[key])
-            key_map[key] = None if target is None else f'backbone.{target}'
-        else:
-            key_map[key] = apply_rules(key, rules)
+    key_map = _backbone_keys(keys)
+    key_map.update({key: apply_rules(key, rules) for key in keys if key not in key_map})
     return key_map
 
 
@@ -180,7 +189,9 @@ def _shape(source: Dict[str, Tensor], key: str) -> Tuple[int, ...]:
 
 
 def _resnet_config(backbone: Dict[str, Tensor]) -> dict:
-    """mmdet :class:`ResNet` config of converted ResNet tensors (depth from the block counts)."""
+    """mmdet :class:`ResNet` config of converted ResNet tensors (depth from the block counts),
+    or :class:`ResNeXt` where the first 3x3 conv is grouped (groups and width per group from its
+    shape; ``style='pytorch'``, as every detectron2 ResNeXt has ``STRIDE_IN_1X1=False``)."""
     keys = list(backbone)
     blocks = tuple(len(_levels(keys, rf'layer{i}\.(\d+)\.')) for i in range(1, 5))
     bottleneck = any('.conv3.' in key for key in keys)
@@ -191,6 +202,11 @@ def _resnet_config(backbone: Dict[str, Tensor]) -> dict:
     if not depths:
         raise ConversionError(f'a ResNet with {blocks} blocks per stage matches no mmdet ResNet '
                               'depth; pass --config to convert against a config')
+    conv2 = backbone.get('layer1.0.conv2.weight')
+    if conv2 is not None and conv2.shape[1] != conv2.shape[0]:  # grouped: ResNeXt
+        # layer1's 3x3 conv is base_width * groups wide, base_width channels per group
+        return dict(type='ResNeXt', depth=depths[0], groups=conv2.shape[0] // conv2.shape[1],
+                    base_width=conv2.shape[1], style='pytorch')
     return dict(type='ResNet', depth=depths[0], style='caffe')
 
 
@@ -291,8 +307,15 @@ def infer_centermask_parts(source: Dict[str, Tensor], mapped: MappedState) -> Di
     keys = list(source)
     laterals = _levels(keys, FPN_LATERAL)
     tops = _levels(keys, FPN_TOP_BLOCK)
+    neck_cfg = _fpn_config(source, laterals, tops)
     if _is_resnet(keys):
         backbone_cfg = _resnet_config(backbone)
+    elif is_mobilenet_v2(keys):
+        try:
+            backbone_cfg = mobilenet_v2_config(neck_cfg['in_channels'])
+        except KeyError as error:
+            raise ConversionError(f'an FPN lateral takes {error} channels, which no MobileNetV2 '
+                                  'layer outputs; pass --config') from error
     else:
         try:
             backbone_cfg = select_vovnet_config(backbone)
@@ -301,7 +324,7 @@ def infer_centermask_parts(source: Dict[str, Tensor], mapped: MappedState) -> Di
                                   'every difference') from error
     parts = {
         'backbone': backbone_cfg,
-        'neck': _fpn_config(source, laterals, tops),
+        'neck': neck_cfg,
         'bbox_head': _fcos_config(
             source, [level for level in laterals + tops if level >= FCOS_LOWEST_LEVEL]),
         'roi_head.mask_head': _mask_head_config(source),
@@ -373,7 +396,9 @@ def convert_centermask2(source: Dict[str, Tensor],
         move_things_channel_last(mapped)
     if _is_resnet(list(source)):
         mapped.notes.append('ResNet: mmdet style="caffe" puts the stride in the 1x1 conv, as '
-                            'detectron2 does with RESNETS.STRIDE_IN_1X1=True (its default)')
+                            'detectron2 does with RESNETS.STRIDE_IN_1X1=True (its default); '
+                            'ResNeXt: style="pytorch", the stride in the 3x3 conv '
+                            '(STRIDE_IN_1X1=False, as in centermask2\'s X-101 configs)')
     meta = dict(source='centermask2', **input_meta(**_source_input(source, mapped.notes)))
     target_shapes: Shapes
     if config is None:

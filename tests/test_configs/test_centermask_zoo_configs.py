@@ -66,7 +66,11 @@ def test_recipe(name):
     assert model.bbox_head.stacked_convs == convs
     assert model.roi_head.mask_head.num_convs == model.roi_head.mask_iou_head.num_convs == convs
     assert model.data_preprocessor.mean == [103.53, 116.28, 123.675]
-    assert model.data_preprocessor.std == [1.0, 1.0, 1.0] and not model.data_preprocessor.bgr_to_rgb
+    # BGR; std 1 for detectron2's own ImageNet backbones, the C2 model's std for X-101
+    x101 = name.startswith('centermask_x101')
+    assert model.data_preprocessor.std == ([57.375, 57.120, 58.395] if x101 else [1.0, 1.0, 1.0])
+    assert not model.data_preprocessor.bgr_to_rgb
+    assert cfg.tta_model.type == 'CenterMaskTTAModel'
     assert model.test_cfg.bbox.max_per_img == 50 and model.train_cfg.bbox.max_per_img == 100
     assert model.backbone.norm_cfg.requires_grad is False and model.backbone.norm_eval is True
     if 'dcn' in name:

@@ -8,12 +8,10 @@ convs beside the conv, ``pixel_mean``/``pixel_std``); the timm layout from timm'
 The converted models are compared with functional forwards of the source networks written from
 the source state dicts (``torch.nn.functional`` only, no VoVNet class).
 """
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Dict, List, Tuple
 
 import pytest
@@ -21,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from centermask2_layout import (BOTTOM_UP, DETECTRON2_MEAN, FCOS, MASK, MASKIOU, random_values,
                                 to_centermask2)
-from helpers import load_config
+from reference_backbones import assert_equal, batch_norm, reference_resnet
+from helpers import build_model, load, load_config, load_tool
 from mmcv.ops import modulated_deform_conv2d
-from torch import Tensor, nn
+from torch import Tensor
 
-from mmdet.registry import MODELS
 from mmdet_centermask.model_converters import (ConversionError, convert_centermask2,
                                                convert_vovnet, load_source_state_dict)
 from mmdet_centermask.models import VoVNet
@@ -94,35 +92,9 @@ def timm_state_dict(arch: str, seed: int) -> Dict[str, Tensor]:
                          seed)
 
 
-def build_model(config: str, device: str = 'meta') -> nn.Module:
-    """The model of a zoo config in eval mode, by default on the meta device (no memory, no
-    initialisation: :func:`load` gives it its tensors)."""
-    with torch.device(device):
-        return MODELS.build(load_config(config).model).eval()
-
-
-def load(module: nn.Module, state_dict: Dict[str, Tensor]) -> nn.Module:
-    """Load with ``strict=True``, taking the tensors over (so meta modules become real)."""
-    module.load_state_dict(state_dict, strict=True, assign=True)
-    return module
-
-
-def load_tool(name: str) -> ModuleType:
-    """Import ``tools/model_converters/<name>.py`` as a module."""
-    spec = importlib.util.spec_from_file_location(f'tools_{name}', TOOLS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # ---------------------------------------------------------------------------------------------
 # Independent forwards of the source networks
 # ---------------------------------------------------------------------------------------------
-
-
-def batch_norm(sd: Dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
-    return F.batch_norm(x, sd[f'{prefix}.running_mean'], sd[f'{prefix}.running_var'],
-                        sd[f'{prefix}.weight'], sd[f'{prefix}.bias'], False, 0.0, 1e-5)
 
 
 class Centermask2Names:
@@ -234,39 +206,6 @@ def reference_vovnet(sd: Dict[str, Tensor], names, x: Tensor) -> List[Tensor]:
             b += 1
         outs.append(x)
     return outs
-
-
-def reference_resnet(sd: Dict[str, Tensor], x: Tensor) -> List[Tensor]:
-    """res2..res5 outputs of detectron2's bottleneck ResNet (stride in the 1x1 conv)."""
-    x = F.conv2d(x, sd[f'{BOTTOM_UP}stem.conv1.weight'], stride=2, padding=3)
-    x = F.max_pool2d(F.relu(batch_norm(sd, f'{BOTTOM_UP}stem.conv1.norm', x)), 3, 2, 1)
-    outs = []
-    for stage in range(2, 6):
-        b = 0
-        while f'{BOTTOM_UP}res{stage}.{b}.conv1.weight' in sd:
-            block = f'{BOTTOM_UP}res{stage}.{b}'
-            stride = 2 if stage > 2 and b == 0 else 1
-            shortcut = x
-            if f'{block}.shortcut.weight' in sd:
-                shortcut = batch_norm(sd, f'{block}.shortcut.norm',
-                                      F.conv2d(x, sd[f'{block}.shortcut.weight'], stride=stride))
-            y = F.relu(batch_norm(sd, f'{block}.conv1.norm',
-                                  F.conv2d(x, sd[f'{block}.conv1.weight'], stride=stride)))
-            y = F.relu(batch_norm(sd, f'{block}.conv2.norm',
-                                  F.conv2d(y, sd[f'{block}.conv2.weight'], padding=1)))
-            y = batch_norm(sd, f'{block}.conv3.norm', F.conv2d(y, sd[f'{block}.conv3.weight']))
-            x = F.relu(y + shortcut)
-            b += 1
-        outs.append(x)
-    return outs
-
-
-def assert_equal(outs: List[Tensor], refs: List[Tensor]) -> None:
-    assert len(outs) == len(refs)
-    for out, ref in zip(outs, refs):
-        assert out.shape == ref.shape
-        assert ref.abs().max() > 0
-        torch.testing.assert_close(out, ref, rtol=0, atol=0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 # CenterMask R-50-FPN, 1x: 90k iterations at 16 images (8 GPUs x 2), centermask2's base recipe:
 # short side one of 640..800 (step 32), max 1333, h-flip. Pure-Python twin of
 # configs/centermask/centermask_r50_fpn_1x_coco.py.
-from mmcv.transforms import LoadImageFromFile, RandomChoiceResize
+from mmcv.transforms import LoadImageFromFile, RandomChoiceResize, TestTimeAug
 from mmengine.config import read_base
 from mmengine.dataset.sampler import InfiniteSampler
 from mmengine.optim.optimizer import OptimWrapper
@@ -13,8 +13,8 @@ from torch.optim import SGD
 from mmdet.datasets.transforms import PackDetInputs, RandomFlip, Resize
 from mmdet.engine.hooks import NumClassCheckHook
 from mmdet_centermask.datasets import LoadPolygonAnnotations
-
 from mmdet_centermask.engine import EvalProgressBarHook, FiniteLossHook, RNGStateHook
+from mmdet_centermask.models import CenterMaskTTAModel
 
 with read_base():
     from .._base_.datasets.coco_instance import *
@@ -68,4 +68,25 @@ custom_hooks = [
     dict(type=FiniteLossHook),  # stops at a NaN/inf loss, naming it and what to try
     dict(type=RNGStateHook),  # random states in checkpoints: --resume continues exactly
     dict(type=EvalProgressBarHook),
+]
+
+# `tools/test.py --tta`: centermask2's TEST.AUG, 18 views (short side 400 to 1200 step 100, max
+# 4000, with and without a horizontal flip), boxes merged by NMS at 0.5, top 100, masks averaged
+# and ranked by the box scores (see the classic twin)
+tta_model = dict(
+    type=CenterMaskTTAModel,
+    tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100, mask_scores='box'))
+tta_pipeline = [
+    dict(type=LoadImageFromFile, backend_args=None),
+    dict(
+        type=TestTimeAug,
+        transforms=[
+            [dict(type=Resize, scale=(4000, short_side), keep_ratio=True)
+             for short_side in range(400, 1201, 100)],
+            [dict(type=RandomFlip, prob=0.), dict(type=RandomFlip, prob=1.)],
+            [dict(
+                type=PackDetInputs,
+                meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+                           'flip_direction'))],
+        ])
 ]

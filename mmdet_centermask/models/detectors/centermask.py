@@ -8,16 +8,16 @@ from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 
-from ..backbones import VoVNet
+from ..backbones import CenterMaskMobileNetV2, VoVNet
 
 
 def backbone_out_channels(backbone: nn.Module) -> Optional[List[int]]:
     """Channels of a backbone's outputs, or None when they are not known without a forward.
 
-    Known for :class:`VoVNet` and mmdet's ResNet family (ResNet, ResNetV1d, ResNeXt, Res2Net,
-    ResNeSt; not RegNet, whose stage widths follow another rule).
+    Known for :class:`VoVNet`, :class:`CenterMaskMobileNetV2` and mmdet's ResNet family (ResNet,
+    ResNetV1d, ResNeXt, Res2Net, ResNeSt; not RegNet, whose stage widths follow another rule).
     """
-    if isinstance(backbone, VoVNet):
+    if isinstance(backbone, (VoVNet, CenterMaskMobileNetV2)):
         return list(backbone.out_channels)
     if isinstance(backbone, ResNet) and not isinstance(backbone, RegNet):
         return [backbone.base_channels * 2**i * backbone.block.expansion

@@ -245,8 +245,12 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
                 self.finalize_detections(results, mask_pred, img_meta, rescale))
         return final_results
 
-    def finalize_detections(self, results: InstanceData, mask_preds: Tensor, img_meta: dict,
-                            rescale: bool = False) -> InstanceData:
+    def finalize_detections(self,
+                            results: InstanceData,
+                            mask_preds: Tensor,
+                            img_meta: dict,
+                            rescale: bool = False,
+                            mask_probs: bool = False) -> InstanceData:
         """Boxes to the output image, clipped, empty ones dropped, masks pasted (detectron2
         ``detector_postprocess``, which centermask2 runs after the mask branch).
 
@@ -259,9 +263,12 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
 
         Args:
             results (:obj:`InstanceData`): Detections of one image in input-image pixels.
-            mask_preds (Tensor): Their mask logits, (n, num_classes, 28, 28).
+            mask_preds (Tensor): Their mask logits, (n, num_classes, 28, 28), or with
+                ``mask_probs`` each detection's mask probabilities, (n, 28, 28).
             img_meta (dict): ``img_shape``, ``ori_shape`` and ``scale_factor``.
             rescale (bool): Return boxes and masks at ``ori_shape``.
+            mask_probs (bool): ``mask_preds`` are probabilities of the detections' own labels
+                (test-time augmentation averages them), not logits of every class.
 
         Returns:
             :obj:`InstanceData`: The kept detections with clipped ``bboxes`` and bool
@@ -282,8 +289,11 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
             results.masks = torch.zeros((0, out_h, out_w), dtype=torch.bool,
                                         device=bboxes.device)
             return results
+        mask_preds, labels = mask_preds[keep], results.labels
+        if mask_probs:  # one channel per detection, which label 0 selects
+            mask_preds, labels = mask_preds[:, None], torch.zeros_like(labels)
         results.masks = self.mask_head._predict_by_feat_single(
-            mask_preds[keep], paste_boxes[keep], results.labels,
+            mask_preds, paste_boxes[keep], labels,
             dict(scale_factor=(1.0, 1.0), ori_shape=(out_h, out_w)), self.test_cfg,
-            rescale=True)
+            rescale=True, activate_map=mask_probs)
         return results

@@ -1,0 +1,40 @@
+# ruff: noqa: F403, F405
+# FCOS (GN head) with the VoVNetV2-39 backbone in mmdet's R-50-caffe-FPN 1x recipe (frozen BN).
+# Pure-Python twin of configs/vovnet/fcos_v2-39_fpn_gn-head_1x_coco.py.
+from mmengine.config import read_base
+from mmengine.model.weight_init import PretrainedInit
+from mmengine.optim.scheduler import ConstantLR, MultiStepLR
+from torch.nn import BatchNorm2d
+
+from mmdet_centermask.models import VoVNet
+
+with read_base():
+    from .._base_.datasets.coco_detection import *
+    from .._base_.default_runtime import *
+    from .._base_.models.fcos_r50_caffe_fpn_gn_head import *
+    from .._base_.schedules.schedule_1x import *
+
+# the detectron2 VoVNet ImageNet weights were trained on BGR input with this mean and std 1
+model.data_preprocessor.update(
+    dict(mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0], bgr_to_rgb=False))
+model.backbone = dict(
+    type=VoVNet,
+    arch='V-39',
+    out_indices=(0, 1, 2, 3),
+    frozen_stages=1,  # stem and stage2, as mmdet's ResNet configs freeze stem and layer1
+    norm_cfg=dict(type=BatchNorm2d, requires_grad=False),
+    norm_eval=True,
+    # converted with tools/model_converters/vovnet_to_mmdet.py; see configs/vovnet/README.md
+    init_cfg=dict(type=PretrainedInit, checkpoint='checkpoints/vovnet39_ese_detectron2_mmdet.pth'))
+model.neck.in_channels = [256, 512, 768, 1024]
+
+# the rest of mmdet's fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py
+param_scheduler = [
+    dict(type=ConstantLR, factor=1.0 / 3, by_epoch=False, begin=0, end=500),
+    dict(type=MultiStepLR, begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1)
+]
+optim_wrapper.merge(
+    dict(
+        optimizer=dict(lr=0.01),
+        paramwise_cfg=dict(bias_lr_mult=2., bias_decay_mult=0.),
+        clip_grad=dict(max_norm=35, norm_type=2)))

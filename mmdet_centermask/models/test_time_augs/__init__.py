@@ -1,0 +1,3 @@
+from .centermask_tta_model import CenterMaskTTAModel
+
+__all__ = ['CenterMaskTTAModel']
