@@ -21,7 +21,7 @@ from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmdet.registry import RUNNERS
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
@@ -85,7 +85,11 @@ def use_tta(cfg: Config) -> None:
                               meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                                          'scale_factor', 'flip', 'flip_direction'))]])
         cfg.tta_pipeline = deepcopy(dataset_cfg.pipeline)[:-1] + [flip_and_pack]
-    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    # a copy, not ConfigDict(**cfg.tta_model): unpacking would build the lazy imports of a
+    # pure-Python config into classes, which the Runner cannot dump to its work_dir
+    tta_model = deepcopy(cfg.tta_model)
+    tta_model.module = cfg.model
+    cfg.model = tta_model
     dataset_cfg.pipeline = cfg.tta_pipeline
 
 

@@ -10,17 +10,11 @@ as the Runner does for it (``default_scope = None``). Models are built on the me
 (names, shapes and module types, no memory). The README's custom-dataset walkthrough
 (``test_custom_dataset_walkthrough.py``) trains pure configs under ``tools/train.py``.
 """
-import json
-import os
-import subprocess
-import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List
 
-import cv2
 import mmcv.ops
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config

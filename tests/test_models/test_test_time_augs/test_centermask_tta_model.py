@@ -6,15 +6,16 @@ clips); a flipped image's result is the mirror image of the image's result; seve
 shapes, image bounds and the configured number of detections; the zoo's tta_pipeline gives
 centermask2's 18 views of a real COCO image.
 """
+import copy
 from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
 import pytest
 import torch
-from helpers import load_config
+from helpers import REPO_ROOT, load_config, load_tool
 from mmcv.transforms import Compose
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict
 
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
@@ -158,3 +159,21 @@ def test_zoo_tta_pipeline_gives_centermask2_views_of_a_real_image():
         expected += [(size, False), (size, True)]
     assert [(tuple(m['img_shape']), m['flip']) for m in metas] == expected
     assert all(tuple(v.shape[1:]) == m['img_shape'] for v, m in zip(views['inputs'], metas))
+
+
+@pytest.mark.parametrize('config', [
+    REPO_ROOT / 'configs' / LITE,
+    REPO_ROOT / 'mmdet_centermask' / 'configs' / 'centermask' /
+    'centermask_lite_v2_19_slim_dw_fpn_ms_4x_coco.py',
+])
+def test_test_tool_wraps_the_model_and_swaps_the_pipeline(config):
+    """``tools/test.py --tta`` on a classic and a pure-Python config: the model inside
+    ``CenterMaskTTAModel``, the TTA pipeline in the test dataset, and a config the Runner can
+    still dump (the pure one's lazy imports unbuilt)."""
+    cfg = Config.fromfile(config)
+    model = copy.deepcopy(cfg.model)
+    load_tool('test', 'tools').use_tta(cfg)
+    assert cfg.model.type in ('CenterMaskTTAModel', CenterMaskTTAModel)
+    assert cfg.model.module == model and cfg.model.tta_cfg.mask_scores == 'box'
+    assert cfg.test_dataloader.dataset.pipeline == cfg.tta_pipeline
+    assert 'CenterMaskTTAModel' in cfg.pretty_text
