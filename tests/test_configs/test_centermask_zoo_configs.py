@@ -77,7 +77,14 @@ def test_recipe(name):
         assert model.backbone.stage_with_dcn == (False, True, True, True)
 
 
-@pytest.mark.parametrize('name', ZOO + DEMO)
+# The deeper DCN models are V2-57 / V2-99 (trained here) with the deformable stages of V2-39-DCN
+# (trained here): their training steps would add 37 s and cover nothing new; they are built and
+# compared layer by layer with their pure-Python twins (test_pure_python_configs.py).
+TRAINED = [name for name in ZOO if name not in (
+    'centermask_v2-57-dcn_fpn_ms-3x_coco.py', 'centermask_v2-99-dcn_fpn_ms-3x_coco.py')]
+
+
+@pytest.mark.parametrize('name', TRAINED + DEMO)
 def test_trains_and_predicts(name):
     results = train_step_and_predict(load_config(f'centermask/{name}'))
     pred = results[0].pred_instances
