@@ -7,10 +7,16 @@ Example::
         work_dirs/centermask_demo/iter_360.pth --out-dir outputs
 
 A thin wrapper over mmdet's ``DetInferencer``: the config's ``custom_imports`` registers our models
-and the class names come from the checkpoint's ``dataset_meta``.
+and the class names come from the checkpoint's ``dataset_meta``. ``--pred-score-thr`` below the
+model's own score thresholds (``model.test_cfg.bbox.score_thr`` = 0.05 for CenterMask) lowers
+those too, so that low-score detections exist to be drawn; ``--cfg-options`` changes any other
+setting.
 """
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any, List
+
+from mmengine.config import Config, DictAction
 
 # registers the models even for configs without custom_imports
 import mmdet_centermask  # noqa: F401
@@ -32,14 +38,42 @@ def parse_args():
                         help='also write the predictions as json')
     parser.add_argument('--palette', default='none',
                         choices=['coco', 'voc', 'citys', 'random', 'none'])
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.test_cfg.bbox.max_per_img=100')
     return parser.parse_args()
+
+
+def lower_score_thresholds(test_cfg: Any, score_thr: float,
+                           path: str = 'model.test_cfg') -> List[str]:
+    """Lower every ``score_thr`` of a model's ``test_cfg`` (nested: CenterMask's ``bbox``, a
+    two-stage model's ``rcnn``) that is above ``score_thr`` to it; returns the lowered keys."""
+    lowered = []
+    if isinstance(test_cfg, dict):
+        for key, value in test_cfg.items():
+            if key == 'score_thr' and isinstance(value, (int, float)) and value > score_thr:
+                test_cfg[key] = score_thr
+                lowered.append(f'{path}.{key}: {value} -> {score_thr}')
+            else:
+                lowered += lower_score_thresholds(value, score_thr, f'{path}.{key}')
+    return lowered
+
+
+def load_config(config: str, score_thr: float, cfg_options: dict = None) -> Config:
+    """The config with ``--cfg-options`` merged and the model's thresholds lowered."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    for line in lower_score_thresholds(cfg.model.get('test_cfg'), score_thr):
+        print(f'lowered {line} (--pred-score-thr)')
+    return cfg
 
 
 def main():
     args = parse_args()
     if not Path(args.inputs).exists():
         raise FileNotFoundError(f'input not found: {args.inputs}')
-    inferencer = DetInferencer(model=args.config, weights=args.checkpoint, device=args.device,
+    cfg = load_config(args.config, args.pred_score_thr, args.cfg_options)
+    inferencer = DetInferencer(model=cfg, weights=args.checkpoint, device=args.device,
                                palette=args.palette, show_progress=True)
     inferencer(args.inputs, batch_size=args.batch_size, out_dir=args.out_dir,
                pred_score_thr=args.pred_score_thr, no_save_pred=not args.save_pred)

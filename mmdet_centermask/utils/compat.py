@@ -35,8 +35,9 @@ use it to show that each fix is needed).
    ``torch.cuda.set_device`` (an ``AttributeError`` on CPU builds of torch), and the Runner
    passes ``device_ids=[LOCAL_RANK]`` to ``MMDistributedDataParallel``, which torch rejects for
    a CPU module. Without an accelerator the process group is now initialised without
-   ``set_device`` and CPU modules are wrapped without ``device_ids``. The backend still comes
-   from the config: it has to be ``gloo`` (``nccl`` needs CUDA; our tools switch to ``gloo``).
+   ``set_device``, with ``gloo`` where the config asks for ``nccl`` (mmdet's ``default_runtime``;
+   NCCL needs CUDA), so mmdet's own ``dist_train.sh`` runs on a CPU machine too; CPU modules are
+   wrapped without ``device_ids``.
 5. **``AmpOptimWrapper`` on a CPU-only machine.** It asserts that an accelerator is present,
    although mmengine's ``autocast`` supports CPU in bfloat16. Without an accelerator it now
    autocasts to bfloat16 with a disabled ``GradScaler`` (bfloat16 has float32's exponent range,
@@ -223,8 +224,9 @@ def _support_cpu_distributed() -> None:
         if init_backend != 'torch' or not _without_accelerator():
             init_dist_pytorch(backend, init_backend=init_backend, **kwargs)
             return
-        # what mmengine does on CUDA, minus torch.cuda.set_device(LOCAL_RANK)
-        torch.distributed.init_process_group(backend=backend, **kwargs)
+        # what mmengine does on CUDA, minus torch.cuda.set_device(LOCAL_RANK); NCCL needs CUDA
+        torch.distributed.init_process_group(
+            backend='gloo' if backend == 'nccl' else backend, **kwargs)
 
     dist_utils._init_dist_pytorch = init_dist_pytorch_on_cpu
 

@@ -73,8 +73,8 @@ STAT_NAMES = [
 
 pytestmark = pytest.mark.skipif(
     not (COCO45 / 'instances.json').is_file(),
-    reason=f'the coco45 fixture is not beside this checkout (looked in {COCO45}); it lives in the '
-    "steering repository's shared/data and is present in CI",
+    reason=f'the coco45 fixture is not beside this checkout (looked in {COCO45}): it is '
+    "../shared/data/coco45, the project's shared real data, present in CI",
 )
 
 

@@ -66,7 +66,7 @@ def test_main_job_pipeline(tmp_path):
 
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
     image = ROOT / 'data' / 'centermask_demo' / 'val' / '100000.jpg'
-    _run(
+    out = _run(
         'demo/image_demo.py',
         str(image),
         'configs/centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py',
@@ -76,9 +76,14 @@ def test_main_job_pipeline(tmp_path):
         '--pred-score-thr',
         '0',
         '--save-pred',
+        '--cfg-options',
+        'model.test_cfg.bbox.max_per_img=30',
     )
     assert (tmp_path / 'out' / 'vis' / '100000.jpg').is_file()
-    assert (tmp_path / 'out' / 'preds' / '100000.json').is_file()
+    # a threshold under the model's own lowers it: the detections below 0.05 exist to be drawn
+    assert 'lowered model.test_cfg.bbox.score_thr: 0.05 -> 0.0' in out
+    scores = json.loads((tmp_path / 'out' / 'preds' / '100000.json').read_text())['scores']
+    assert 0 < len(scores) <= 30  # --cfg-options reached the model
 
 
 def test_summary_table_of_a_panoptic_run():

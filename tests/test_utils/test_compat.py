@@ -207,11 +207,12 @@ def set_single_process_dist_env() -> None:
 
 
 def scenario_dist_init(tmp: Path) -> dict:
-    """Fix 4: mmengine's ``pytorch`` launcher sets up a gloo process group on the CPU."""
+    """Fix 4: mmengine's ``pytorch`` launcher sets up a gloo process group on the CPU, also
+    when the config asks for NCCL (mmdet's default_runtime, as under mmdet's dist_train.sh)."""
     from mmengine.dist import get_backend, get_world_size, init_dist
 
     set_single_process_dist_env()
-    init_dist('pytorch', backend='gloo')
+    init_dist('pytorch', backend='nccl')
     result = dict(backend=get_backend(), world_size=get_world_size())
     torch.distributed.destroy_process_group()
     return result
