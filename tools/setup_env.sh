@@ -140,8 +140,8 @@ else
     "${PIP[@]}" install -q -c "$PINS" "$WHEEL_DIR"/mmcv-*.whl
 fi
 
-say "installing mmengine, mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable, test and deploy extras)"
-"${PIP[@]}" install -q -c "$PINS" -e "$ROOT[test,deploy]"
+say "installing mmengine, mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable, test, deploy and analysis extras)"
+"${PIP[@]}" install -q -c "$PINS" -e "$ROOT[test,deploy,analysis]"
 # COCO panoptic (mmdet's CocoPanopticMetric and panoptic loading import panopticapi): the PyPI
 # build of cocodataset/panopticapi. Without its declared dependencies: it pins numpy<2 and pulls
 # scikit-image, and needs only numpy, Pillow and pycocotools, which are here.

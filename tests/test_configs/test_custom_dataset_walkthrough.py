@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import mmdet
 import numpy as np
 import pytest
 import torch
@@ -90,6 +91,13 @@ def test_pure_python_walkthrough_config_trains_and_tests_from_anywhere(tmp_path:
     losses = [r for r in losses if 'loss' in r]
     assert [r['step'] for r in losses] == [1, 2]
     assert all(np.isfinite(r['loss_mask']) and np.isfinite(r['loss_mask_iou']) for r in losses)
+    # mmdet's own log analysis runs on it (seaborn, from the set-up's analysis extra)
+    curve = tmp_path / 'loss.png'
+    analyze_logs = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'analysis_tools' / \
+        'analyze_logs.py'
+    run_tool([sys.executable, str(analyze_logs), 'plot_curve', str(scalars), '--keys', 'loss',
+              'loss_mask', '--out', str(curve)], cwd=tmp_path, MPLBACKEND='Agg')
+    assert curve.stat().st_size > 0
     # the config the Runner dumped (types as dotted paths) builds the model of the checkpoint
     dumped = Config.fromfile(tmp_path / 'work_dirs' / 'my_dataset' / PURE_FILE)
     assert dumped.model.type == 'mmdet_centermask.models.CenterMask'
