@@ -22,7 +22,8 @@ class EvalProgressBarHook(Hook):
     mmengine's loops only log every ``LoggerHook.interval`` batches; this hook draws a bar with
     the elapsed time and an estimate of the time left (main process only). It runs before the
     ``LoggerHook`` and ends the bar's line where that hook is about to log and after the last
-    batch (the evaluator logs next), so that they do not share a line. Add it with ``custom_hooks = [dict(type='EvalProgressBarHook')]``.
+    batch (the evaluator logs next), so that they do not share a line. Add it with
+    ``custom_hooks = [dict(type='EvalProgressBarHook')]``.
     """
 
     priority = 'NORMAL'  # before LoggerHook (BELOW_NORMAL)
