@@ -2,7 +2,7 @@
 
 :func:`apply_compat_patches` runs when :mod:`mmdet_centermask` is imported, so the fixes are
 active in our tools and, through ``custom_imports``, in mmdet's stock tools. It is idempotent
-and changes nothing beyond the five behaviours below. Setting the environment variable
+and changes nothing beyond the six behaviours below. Setting the environment variable
 ``MMDET_CENTERMASK_NO_COMPAT=1`` skips it, which reproduces the upstream failures (the tests
 use it to show that each fix is needed).
 
@@ -42,6 +42,14 @@ use it to show that each fix is needed).
    although mmengine's ``autocast`` supports CPU in bfloat16. Without an accelerator it now
    autocasts to bfloat16 with a disabled ``GradScaler`` (bfloat16 has float32's exponent range,
    so there is no loss scaling; ``loss_scale`` is ignored); other dtypes raise ``ValueError``.
+6. **``mmdet_centermask::`` config bases.** mmengine resolves ``package::path`` only for the
+   OpenMMLab packages of its fixed table (``AssertionError: mmengine does not support to load
+   mmdet_centermask config``). ``mmdet_centermask`` joins the table, so that a classic config can
+   start from ``_base_ = 'mmdet_centermask::centermask/<config>.py'`` (found in the package's
+   ``.mim/configs``: the wheel's copy, or the checkout's ``configs/`` through the ``.mim`` links
+   of an editable install); its dicts get ``_scope_='mmdet'``, the registries our parts are in.
+   It works wherever :mod:`mmdet_centermask` is imported before the config is read (our tools;
+   mmdet's read the bases before the config's ``custom_imports`` run).
 """
 import functools
 import importlib.metadata
@@ -87,6 +95,7 @@ def apply_compat_patches() -> None:
     _count_stdlib_modules_as_builtin()
     _support_cpu_distributed()
     _support_cpu_amp()
+    _support_own_config_bases()
     _applied = True
 
 
@@ -263,3 +272,18 @@ def _support_cpu_amp() -> None:
         self.cast_dtype = torch.bfloat16
 
     AmpOptimWrapper.__init__ = amp_init_on_cpu
+
+
+def _support_own_config_bases() -> None:
+    """Resolve ``mmdet_centermask::`` bases, in mmdet's registry scope (fix 6)."""
+    from mmengine.config import Config
+
+    config_utils.MODULE2PACKAGE.setdefault('mmdet_centermask', 'mmdet_centermask')
+    get_cfg_path = Config._get_cfg_path
+
+    @functools.wraps(get_cfg_path)
+    def get_cfg_path_in_mmdet_scope(cfg_path: str, filename: str):
+        path, scope = get_cfg_path(cfg_path, filename)
+        return path, 'mmdet' if scope == 'mmdet_centermask' else scope
+
+    Config._get_cfg_path = staticmethod(get_cfg_path_in_mmdet_scope)
