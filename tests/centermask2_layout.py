@@ -40,6 +40,15 @@ def _res(match: re.Match) -> str:
     return f'{BOTTOM_UP}res{int(match[1]) + 1}.{match[2]}'
 
 
+# the children of a VoVNet conv unit: centermask2 names them `{unit}/{child}`, we `{unit}_{child}`
+VOVNET_UNIT_CHILD = re.compile(r'_(dw_conv3x3|pw_conv1x1|pw_norm|conv|norm)\.')
+
+
+def vovnet_unit_child(key: str) -> str:
+    """``stem.stem_1_conv.weight`` -> ``stem.stem_1/conv.weight`` (centermask2's name)."""
+    return VOVNET_UNIT_CHILD.sub(lambda m: f'/{m[1]}.', key, count=1)
+
+
 # centermask2's MobileNetV2 numbers its blocks 1..17 in one list; mmdet groups them in 7 layers
 MOBILENET_V2_FIRST_BLOCK = {1: 1, 2: 2, 3: 4, 4: 7, 5: 11, 6: 14, 7: 17}
 # unit -> (conv, BN) indices in a block's ``conv`` Sequential; layer1 blocks have no expand conv
@@ -60,8 +69,8 @@ TO_CENTERMASK2: List[Tuple[str, Callable[[re.Match], str]]] = [
     (r'backbone\.conv1\.bn\.(\w+)', lambda m: f'{BOTTOM_UP}features.0.1.{m[1]}'),
     (r'backbone\.layer(\d)\.(\d+)\.(expand|depthwise|linear)_conv\.(conv|bn)\.(\w+)',
      _mobilenet_v2_unit),
-    (r'backbone\.(.+)/conv\.conv_offset\.(\w+)', lambda m: f'{BOTTOM_UP}{m[1]}/conv_offset.{m[2]}'),
-    (r'backbone\.((stem|stage\d)\..+)', lambda m: f'{BOTTOM_UP}{m[1]}'),
+    (r'backbone\.(.+)_conv\.conv_offset\.(\w+)', lambda m: f'{BOTTOM_UP}{m[1]}/conv_offset.{m[2]}'),
+    (r'backbone\.((stem|stage\d)\..+)', lambda m: f'{BOTTOM_UP}{vovnet_unit_child(m[1])}'),
     (r'backbone\.conv1\.weight', lambda m: f'{BOTTOM_UP}stem.conv1.weight'),
     (r'backbone\.bn1\.(\w+)', lambda m: f'{BOTTOM_UP}stem.conv1.norm.{m[1]}'),
     (r'backbone\.layer(\d)\.(\d+)\.conv(\d)\.weight', lambda m: f'{_res(m)}.conv{m[3]}.weight'),

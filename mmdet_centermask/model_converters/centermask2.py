@@ -5,9 +5,9 @@ Name map (``{l}`` an FPN level, ``L`` the lowest lateral level, 3 in centermask2
 =================================================  ===============================================
 centermask2                                        mmdet
 =================================================  ===============================================
-``backbone.bottom_up.`` + VoVNet key               ``backbone.`` + the same key, except DCN
-                                                   ``.../OSA3_1_0/conv_offset.*`` ->
-                                                   ``.../OSA3_1_0/conv.conv_offset.*``
+``backbone.bottom_up.`` + VoVNet key               ``backbone.`` + the same key with ``_`` for
+                                                   ``/``; DCN ``.../OSA3_1_0/conv_offset.*`` ->
+                                                   ``.../OSA3_1_0_conv.conv_offset.*``
 ``backbone.bottom_up.stem.conv1`` (+ ``.norm``)    ``backbone.conv1`` (``backbone.bn1``)
 ``backbone.bottom_up.res{s}.{i}.conv{k}``          ``backbone.layer{s-1}.{i}.conv{k}``
 (+ ``.norm``)                                      (``.bn{k}``)

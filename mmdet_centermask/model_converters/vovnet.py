@@ -67,8 +67,8 @@ def timm_to_vovnet_keys(keys: Iterable[str]) -> Dict[str, Optional[str]]:
     ``stem.{i}`` -> ``stem.stem_{i+1}``; ``stages.{s}.blocks.{b}`` -> ``stage{s+2}.OSA{s+2}_{b+1}``
     with ``conv_reduction`` -> ``conv_reduction.OSA.._reduction_0``, ``conv_mid.{k}`` ->
     ``layers.{k}.OSA.._{k}``, ``conv_concat`` -> ``concat.OSA.._concat`` and ``attn.fc`` ->
-    ``ese.fc``; inside a unit ``conv``/``bn`` -> ``/conv``/``/norm``, or in separable units
-    ``conv_dw``/``conv_pw``/``bn`` -> ``/dw_conv3x3``/``/pw_conv1x1``/``/pw_norm``.
+    ``ese.fc``; inside a unit ``conv``/``bn`` -> ``_conv``/``_norm``, or in separable units
+    ``conv_dw``/``conv_pw``/``bn`` -> ``_dw_conv3x3``/``_pw_conv1x1``/``_pw_norm``.
 
     Args:
         keys (Iterable[str]): timm keys (all of a state dict: separable units are recognised by
@@ -86,7 +86,7 @@ def timm_to_vovnet_keys(keys: Iterable[str]) -> Dict[str, Optional[str]]:
         if unit_match:
             children = _SEPARABLE_CHILDREN if unit_match['unit'] in separable else _PLAIN_CHILDREN
             child = children.get(unit_match['child'])
-            key_map[key] = (f'{_timm_unit_name(unit_match)}/{child}.{unit_match["param"]}'
+            key_map[key] = (f'{_timm_unit_name(unit_match)}_{child}.{unit_match["param"]}'
                             if child else None)
         elif attn_match:
             stage, block = _block_names(attn_match[1], attn_match[2])
@@ -190,7 +190,7 @@ def _unfillable(tensors: Dict[str, Tensor], target_shapes: Shapes, with_fill: bo
 
 def _converted_blocks(tensors: Dict[str, Tensor]) -> Set[str]:
     """Paths of the OSA blocks whose concat conv is converted, e.g. ``stage4.OSA4_1``."""
-    return {key.split('.concat.')[0] for key in tensors if key.endswith('_concat/conv.weight')}
+    return {key.split('.concat.')[0] for key in tensors if key.endswith('_concat_conv.weight')}
 
 
 def select_vovnet_config(tensors: Dict[str, Tensor],

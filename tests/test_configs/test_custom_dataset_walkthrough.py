@@ -77,6 +77,12 @@ def test_classic_walkthrough_config_trains_and_tests(tmp_path: Path):
     config.write_text(readme_config(f'# {CLASSIC_FILE} '))
     metrics = train_and_test(config, tmp_path)
     assert 0.0 <= metrics['coco/segm_mAP'] <= 1.0 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+    # mmdet's own FLOP counter on it (VoVNet's module names hold no '/', which it splits on)
+    get_flops = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'analysis_tools' / 'get_flops.py'
+    output = run_tool([sys.executable, str(get_flops), str(config), '--num-images', '1',
+                       '--cfg-options', 'model.backbone.init_cfg=None'], cwd=tmp_path)
+    flops = re.search(r'Flops: ([\d.]+)G', output)
+    assert flops and float(flops[1]) > 1, output[-2000:]
 
 
 @pytest.mark.slow

@@ -255,14 +255,14 @@ def test_drop_pretrained_init() -> None:
     assert node == dict(init_cfg=[dict(type='Normal')], child=[dict(init_cfg=None)])
 
 
-def test_flops_of_a_model_with_slashes_in_module_names() -> None:
-    """VoVNet keeps centermask2's child names (``stem_1/conv``), which the tracer's scope names
-    cannot hold: they are renamed while counting, and restored."""
+def test_flops_of_a_vovnet_model_count_every_stage() -> None:
+    """The tracer's scope names are module paths joined with ``/``: VoVNet's module names have
+    none (``stem_1_conv``), so FLOPs count by module."""
     cfg = benchmark_inputs.load_config(
         str(ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'))
     model = benchmark_inputs.build_model(cfg, None, 'cpu', seed=0)
     names = [name for name, _ in model.named_modules()]
-    assert any('/' in name for name in names)
+    assert 'backbone.stem.stem_1_conv' in names and not any('/' in name for name in names)
     staged = benchmark_stages.StagedDetector(model, synchronize=lambda: None)
     inputs, samples = tiny_batch(model)
     fixed = benchmark_inputs.fixed_detections(NUM_DETS, INPUT_SIZE, 80, seed=0)

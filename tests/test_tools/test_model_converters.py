@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from centermask2_layout import (BOTTOM_UP, DETECTRON2_MEAN, FCOS, MASK, MASKIOU, random_values,
-                                to_centermask2)
+                                to_centermask2, vovnet_unit_child)
 from reference_backbones import assert_equal, batch_norm, reference_resnet
 from helpers import build_model, load, load_config, load_tool
 from mmcv.ops import modulated_deform_conv2d
@@ -496,7 +496,7 @@ def test_detectron2_imagenet_vovnet_equals_source_network() -> None:
         backbone = VoVNet('V-39')
     backbone_state = random_values(backbone.state_dict(), seed=4)
     source = {
-        f'{BOTTOM_UP}{key}': value
+        f'{BOTTOM_UP}{vovnet_unit_child(key)}': value
         for key, value in backbone_state.items() if not key.endswith('num_batches_tracked')
     }
     conversion = convert_vovnet(source)
@@ -520,7 +520,7 @@ def test_vovnet_arch_the_keys_cannot_tell_needs_arch() -> None:
     conversion = convert_vovnet(source, arch='V-39')
     assert conversion.meta['backbone']['arch'] == 'V-39'
     assert conversion.missing and all(key.startswith('stage5.') for key in conversion.missing)
-    with pytest.raises(ConversionError, match='stage5.OSA5_1.layers.0.OSA5_1_0/conv.weight'):
+    with pytest.raises(ConversionError, match='stage5.OSA5_1.layers.0.OSA5_1_0_conv.weight'):
         conversion.checked_state_dict()
     with pytest.raises(ConversionError, match='neither'):
         convert_vovnet({'conv1.weight': torch.zeros(1)})

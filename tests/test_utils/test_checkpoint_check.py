@@ -93,7 +93,7 @@ def test_centermask_lite_checkpoint_does_not_fit_the_r50_model(tmp_path):
         message = str(error.value)
         assert f'checkpoint {path} does not fit CenterMask' in message
         assert 'tensors are missing from it (e.g. backbone.conv1.weight' in message
-        assert 'not in the model (e.g. backbone.stem.stem_1/conv.weight' in message
+        assert 'not in the model (e.g. backbone.stem.stem_1_conv.weight' in message
         assert 'have another shape (e.g. neck.' in message
         assert 'tools/model_converters/centermask2_to_mmdet.py' in message
 

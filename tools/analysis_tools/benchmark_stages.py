@@ -219,25 +219,6 @@ class BenchmarkedInference(nn.Module):
         return tuple(value for results in instances for value in results.values())
 
 
-@contextmanager
-def slash_free_module_names(model: nn.Module) -> Iterator[None]:
-    """Replace ``/`` in child module names by ``_`` inside the block.
-
-    The tracer joins scope names with ``/``, so ``FlopAnalyzer`` fails on names that contain one
-    (VoVNet's centermask2 names such as ``stem_1/conv``). Forward passes that iterate over the
-    children (``Sequential``) are unaffected.
-    """
-    renamed = [(module, module._modules) for module in model.modules()
-               if any('/' in name for name in module._modules)]
-    for module, children in renamed:
-        module._modules = {name.replace('/', '_'): child for name, child in children.items()}
-    try:
-        yield
-    finally:
-        for module, children in renamed:
-            module._modules = children
-
-
 def count_gflops(module: BenchmarkedInference, inputs: Tensor) -> Dict[str, float]:
     """GFLOPs of the benchmarked inference, in total and per stage (by module).
 
@@ -246,7 +227,7 @@ def count_gflops(module: BenchmarkedInference, inputs: Tensor) -> Dict[str, floa
     gives the reason.
     """
     try:
-        with torch.no_grad(), slash_free_module_names(module):
+        with torch.no_grad():
             analyzer = FlopAnalyzer(module, (inputs, ))
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)

@@ -15,10 +15,11 @@ CENTERMASK2_PREFIX = 'backbone.bottom_up.'
 def centermask2_to_vovnet_key(key: str) -> str:
     """Map a centermask2 / vovnet-detectron2 VoVNet state-dict key to a :class:`VoVNet` key.
 
-    :class:`VoVNet` keeps centermask2's module names, so the map only strips the
-    ``backbone.bottom_up.`` prefix and moves a DCN offset conv into mmcv's
-    ``ModulatedDeformConv2dPack``, e.g. ``stage3.OSA3_1.layers.0.OSA3_1_0/conv_offset.bias`` ->
-    ``stage3.OSA3_1.layers.0.OSA3_1_0/conv.conv_offset.bias``.
+    :class:`VoVNet` keeps centermask2's module names with ``_`` for ``/`` (``stem_1/conv`` ->
+    ``stem_1_conv``), so the map strips the ``backbone.bottom_up.`` prefix, moves a DCN offset
+    conv into mmcv's ``ModulatedDeformConv2dPack`` and replaces the ``/``, e.g.
+    ``stage3.OSA3_1.layers.0.OSA3_1_0/conv_offset.bias`` ->
+    ``stage3.OSA3_1.layers.0.OSA3_1_0_conv.conv_offset.bias``.
 
     Args:
         key (str): Key of a centermask2 checkpoint (with or without the prefix).
@@ -28,7 +29,14 @@ def centermask2_to_vovnet_key(key: str) -> str:
     """
     if key.startswith(CENTERMASK2_PREFIX):
         key = key[len(CENTERMASK2_PREFIX):]
-    return key.replace('/conv_offset.', '/conv.conv_offset.')
+    return key.replace('/conv_offset.', '/conv.conv_offset.').replace('/', '_')
+
+
+def _rename_slash_keys(state_dict: dict, prefix: str, *args) -> None:
+    """``load_state_dict`` pre-hook: the keys of VoVNet checkpoints converted before the module
+    names lost their ``/`` (``stem.stem_1/conv.weight``) load under the new names."""
+    for key in [k for k in state_dict if k.startswith(prefix) and '/' in k[len(prefix):]]:
+        state_dict[prefix + key[len(prefix):].replace('/', '_')] = state_dict.pop(key)
 
 
 @MODELS.register_module()
@@ -44,8 +52,10 @@ class VoVNet(BaseModule):
 
     A stem of three 3x3 conv units (strides 2, 1, 2) is followed by four stages ``stage2`` ..
     ``stage5`` at strides 4, 8, 16, 32; stages 3 to 5 start with a 3x3 stride-2 max pooling
-    (``ceil_mode=True``). Module names follow centermask2, so its ImageNet and CenterMask weights
-    load after :func:`centermask2_to_vovnet_key` (a prefix strip, plus a rename for DCN offsets).
+    (``ceil_mode=True``). Module names follow centermask2 with ``_`` for ``/`` (which torch's
+    tracer and mmengine's FLOP counter take for a path separator), so its ImageNet and CenterMask
+    weights load after :func:`centermask2_to_vovnet_key`; checkpoints converted with the earlier
+    ``/`` names still load.
 
     The ``arch`` names are those of centermask2 without the ``-eSE`` suffix. The VoVNet (V1)
     backbones are ``arch='V-39'`` or ``'V-57'`` with ``with_ese=False, with_identity=False``.
@@ -215,6 +225,7 @@ class VoVNet(BaseModule):
             self.add_module(stage_name, stage)
             self.stage_names.append(stage_name)
         self._freeze_stages()
+        self._register_load_state_dict_pre_hook(_rename_slash_keys)
 
     @property
     def out_channels(self) -> Tuple[int, ...]:

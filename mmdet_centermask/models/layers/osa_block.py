@@ -20,8 +20,10 @@ def conv_norm_relu(in_channels: int,
                    conv_cfg: OptConfigType = None) -> Sequential:
     """Conv (no bias) -> norm -> ReLU, the conv unit of VoVNet.
 
-    The children are named ``{name}/conv``, ``{name}/norm`` and ``{name}/relu`` as in centermask2,
-    so its checkpoints load without renaming.
+    The children are named ``{name}_conv``, ``{name}_norm`` and ``{name}_relu``: centermask2's
+    ``{name}/conv`` ... with ``_`` for ``/``, which torch's tracer and mmengine's FLOP counter
+    take for a module path separator (:func:`~mmdet_centermask.models.backbones.vovnet.
+    centermask2_to_vovnet_key` maps the names).
 
     Args:
         in_channels (int): Input channels.
@@ -45,9 +47,9 @@ def conv_norm_relu(in_channels: int,
         padding=kernel_size // 2,
         bias=False)
     return Sequential(
-        OrderedDict([(f'{name}/conv', conv),
-                     (f'{name}/norm', build_norm_layer(norm_cfg, out_channels)[1]),
-                     (f'{name}/relu', nn.ReLU(inplace=True))]))
+        OrderedDict([(f'{name}_conv', conv),
+                     (f'{name}_norm', build_norm_layer(norm_cfg, out_channels)[1]),
+                     (f'{name}_relu', nn.ReLU(inplace=True))]))
 
 
 def dw_conv_norm_relu(in_channels: int,
@@ -58,8 +60,8 @@ def dw_conv_norm_relu(in_channels: int,
     """Depthwise-separable conv unit of the depthwise VoVNets.
 
     Depthwise 3x3 conv -> pointwise 1x1 conv (both without bias, nothing in between) -> norm ->
-    ReLU, named ``{name}/dw_conv3x3``, ``{name}/pw_conv1x1``, ``{name}/pw_norm`` and
-    ``{name}/pw_relu`` as in centermask2.
+    ReLU, named ``{name}_dw_conv3x3``, ``{name}_pw_conv1x1``, ``{name}_pw_norm`` and
+    ``{name}_pw_relu`` (centermask2's names with ``_`` for ``/``).
 
     Args:
         in_channels (int): Input channels.
@@ -73,11 +75,11 @@ def dw_conv_norm_relu(in_channels: int,
     """
     return Sequential(
         OrderedDict([
-            (f'{name}/dw_conv3x3',
+            (f'{name}_dw_conv3x3',
              nn.Conv2d(in_channels, in_channels, 3, stride, 1, groups=in_channels, bias=False)),
-            (f'{name}/pw_conv1x1', nn.Conv2d(in_channels, out_channels, 1, bias=False)),
-            (f'{name}/pw_norm', build_norm_layer(norm_cfg, out_channels)[1]),
-            (f'{name}/pw_relu', nn.ReLU(inplace=True)),
+            (f'{name}_pw_conv1x1', nn.Conv2d(in_channels, out_channels, 1, bias=False)),
+            (f'{name}_pw_norm', build_norm_layer(norm_cfg, out_channels)[1]),
+            (f'{name}_pw_relu', nn.ReLU(inplace=True)),
         ]))
 
 
@@ -92,7 +94,8 @@ class OSABlock(BaseModule):
 
     In depthwise variants the 3x3 units are depthwise-separable, preceded by a 1x1 conv unit
     (``conv_reduction``) when ``in_channels != mid_channels``; the concatenation still takes the
-    unreduced input. Child names follow centermask2, e.g. ``layers.0.OSA3_1_0/conv``.
+    unreduced input. Child names follow centermask2's with ``_`` for ``/``, e.g.
+    ``layers.0.OSA3_1_0_conv``.
 
     Args:
         in_channels (int): Input channels.

@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -144,8 +145,8 @@ def test_frozen_stages(frozen_stages):
 
 def test_frozen_stages_keep_running_stats():
     model = VoVNet('V-19-slim', frozen_stages=1, norm_eval=False).train()
-    frozen_mean = model.stage2.OSA2_1.concat.get_submodule('OSA2_1_concat/norm').running_mean
-    trained_mean = model.stage3.OSA3_1.concat.get_submodule('OSA3_1_concat/norm').running_mean
+    frozen_mean = model.stage2.OSA2_1.concat.get_submodule('OSA2_1_concat_norm').running_mean
+    trained_mean = model.stage3.OSA3_1.concat.get_submodule('OSA3_1_concat_norm').running_mean
     frozen_before, trained_before = frozen_mean.clone(), trained_mean.clone()
     model(torch.rand(2, 3, 64, 64))
     assert torch.equal(frozen_mean, frozen_before)
@@ -220,17 +221,17 @@ def randomize_norms(module: nn.Module) -> None:
 
 
 def conv_unit(x, unit, name, padding):
-    conv = unit.get_submodule(f'{name}/conv')
-    norm = unit.get_submodule(f'{name}/norm')
+    conv = unit.get_submodule(f'{name}_conv')
+    norm = unit.get_submodule(f'{name}_norm')
     out = F.conv2d(x, conv.weight, padding=padding)
     out = F.batch_norm(out, norm.running_mean, norm.running_var, norm.weight, norm.bias, eps=1e-5)
     return out.clamp(min=0)
 
 
 def dw_unit(x, unit, name):
-    dw = unit.get_submodule(f'{name}/dw_conv3x3')
-    pw = unit.get_submodule(f'{name}/pw_conv1x1')
-    norm = unit.get_submodule(f'{name}/pw_norm')
+    dw = unit.get_submodule(f'{name}_dw_conv3x3')
+    pw = unit.get_submodule(f'{name}_pw_conv1x1')
+    norm = unit.get_submodule(f'{name}_pw_norm')
     out = F.conv2d(x, dw.weight, padding=1, groups=x.shape[1])
     out = F.conv2d(out, pw.weight)
     out = F.batch_norm(out, norm.running_mean, norm.running_var, norm.weight, norm.bias, eps=1e-5)
@@ -320,9 +321,25 @@ def test_vovnet_v1():
         'stage3.OSA3_1.concat.OSA3_1_concat/conv.weight': (256, 352, 1, 1),
     })])
 def test_centermask2_key_layout(arch, keys):
+    """centermask2's key names (``stem_1/conv``) map onto ours (``stem_1_conv``): no module name
+    of ours has a ``/``, which torch's tracer and mmengine's FLOP counter split on."""
     state_dict = VoVNet(arch).state_dict()
+    assert not any('/' in key for key in state_dict)
     for key, shape in keys.items():
         assert state_dict[centermask2_to_vovnet_key('backbone.bottom_up.' + key)].shape == shape
+
+
+def test_checkpoints_with_the_earlier_slash_names_still_load():
+    model = VoVNet('V-19-slim-dw')
+    state = {key: torch.randn_like(value.float()).to(value.dtype)
+             for key, value in model.state_dict().items()}
+    old_names = {re.sub(r'_(dw_conv3x3|pw_conv1x1|pw_norm|conv|norm)\.', r'/\1.', key, count=1): v
+                 for key, v in state.items()}
+    assert 'stem.stem_2/pw_norm.running_mean' in old_names
+    fresh = VoVNet('V-19-slim-dw')
+    fresh.load_state_dict(old_names, strict=True)
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(value, state[key]), key
 
 
 def test_dcn():
@@ -333,7 +350,7 @@ def test_dcn():
         convs = [
             layer.get_submodule(n) for m in getattr(model, stage).modules()
             if isinstance(m, OSABlock)
-            for layer in m.layers for n, _ in layer.named_children() if n.endswith('/conv')
+            for layer in m.layers for n, _ in layer.named_children() if n.endswith('_conv')
         ]
         assert len(convs) == 3
         assert all(isinstance(c, ModulatedDeformConv2dPack) is with_dcn for c in convs)
@@ -341,14 +358,14 @@ def test_dcn():
     offset_key = centermask2_to_vovnet_key(
         'backbone.bottom_up.stage3.OSA3_1.layers.0.OSA3_1_0/conv_offset.weight')
     assert state_dict[offset_key].shape == (27, 112, 3, 3)
-    assert state_dict['stage3.OSA3_1.layers.0.OSA3_1_0/conv.weight'].shape == (80, 112, 3, 3)
+    assert state_dict['stage3.OSA3_1.layers.0.OSA3_1_0_conv.weight'].shape == (80, 112, 3, 3)
     # The default init (Kaiming on every Conv2d) must not reach the offset convs.
     dcns = [m for m in model.modules() if isinstance(m, ModulatedDeformConv2dPack)]
     assert len(dcns) == 9
     assert all(not m.conv_offset.weight.any() and not m.conv_offset.bias.any() for m in dcns)
 
     # Zero offsets sample the regular grid and the mask is sigmoid(0) = 0.5.
-    deform = model.stage3.OSA3_1.layers[1].get_submodule('OSA3_1_1/conv')
+    deform = model.stage3.OSA3_1.layers[1].get_submodule('OSA3_1_1_conv')
     x = torch.randn(1, 80, 9, 11)
     with torch.no_grad():
         assert torch.allclose(deform(x), 0.5 * F.conv2d(x, deform.weight, padding=1), atol=1e-5)
@@ -368,7 +385,7 @@ def test_default_init():
     model.init_weights()
     assert all((m.weight == 1).all() and (m.bias == 0).all() for m in norms)
     # Kaiming normal, fan_out: std = sqrt(2 / (out_channels * k * k)).
-    weight = model.stage5.OSA5_1.concat.get_submodule('OSA5_1_concat/conv').weight
+    weight = model.stage5.OSA5_1.concat.get_submodule('OSA5_1_concat_conv').weight
     assert weight.std().item() == pytest.approx(math.sqrt(2 / 512), rel=0.05)
 
 

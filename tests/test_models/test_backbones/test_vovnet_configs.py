@@ -60,7 +60,7 @@ def test_config_builds_trains_and_predicts(config_name):
     # frozen_stages=1: the stem and stage2 are fixed, stage3 on is trained
     assert not any(p.requires_grad for p in model.backbone.stage2.parameters())
     assert all(p.requires_grad for n, p in model.backbone.stage3.named_parameters()
-               if '/norm' not in n)  # BN may be frozen by norm_cfg
+               if '_norm.' not in n)  # BN may be frozen by norm_cfg
 
     model.eval()
     with torch.no_grad():
