@@ -12,7 +12,7 @@ model's own score thresholds (``model.test_cfg.bbox.score_thr`` = 0.05 for Cente
 those too, so that low-score detections exist to be drawn; ``--cfg-options`` changes any other
 setting.
 """
-from argparse import ArgumentParser
+from argparse import ArgumentParser, Namespace
 from pathlib import Path
 from typing import Any, List
 
@@ -23,23 +23,28 @@ import mmdet_centermask  # noqa: F401
 from mmdet.apis import DetInferencer
 
 
-def parse_args():
-    parser = ArgumentParser(description='Predict and draw instance masks on images')
-    parser.add_argument('inputs', help='an image file or a folder of images')
+def add_model_arguments(parser: ArgumentParser) -> None:
+    """The arguments this demo and ``video_demo.py`` share: the model and how it predicts."""
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--out-dir', default='outputs', help='where the pictures (vis/) and, with '
-                        '--save-pred, the predictions (preds/) go')
     parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')
     parser.add_argument('--pred-score-thr', type=float, default=0.5,
                         help='lowest score drawn (CenterMask scores are sqrt(cls * centerness))')
-    parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--save-pred', action='store_true',
-                        help='also write the predictions as json')
     parser.add_argument('--palette', default='none',
                         choices=['coco', 'voc', 'citys', 'random', 'none'])
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. model.test_cfg.bbox.max_per_img=100')
+
+
+def parse_args():
+    parser = ArgumentParser(description='Predict and draw instance masks on images')
+    parser.add_argument('inputs', help='an image file or a folder of images')
+    add_model_arguments(parser)
+    parser.add_argument('--out-dir', default='outputs', help='where the pictures (vis/) and, with '
+                        '--save-pred, the predictions (preds/) go')
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--save-pred', action='store_true',
+                        help='also write the predictions as json')
     return parser.parse_args()
 
 
@@ -68,13 +73,18 @@ def load_config(config: str, score_thr: float, cfg_options: dict = None) -> Conf
     return cfg
 
 
+def build_inferencer(args: Namespace, show_progress: bool) -> DetInferencer:
+    """mmdet's ``DetInferencer`` for the arguments of :func:`add_model_arguments`."""
+    cfg = load_config(args.config, args.pred_score_thr, args.cfg_options)
+    return DetInferencer(model=cfg, weights=args.checkpoint, device=args.device,
+                         palette=args.palette, show_progress=show_progress)
+
+
 def main():
     args = parse_args()
     if not Path(args.inputs).exists():
         raise FileNotFoundError(f'input not found: {args.inputs}')
-    cfg = load_config(args.config, args.pred_score_thr, args.cfg_options)
-    inferencer = DetInferencer(model=cfg, weights=args.checkpoint, device=args.device,
-                               palette=args.palette, show_progress=True)
+    inferencer = build_inferencer(args, show_progress=True)
     inferencer(args.inputs, batch_size=args.batch_size, out_dir=args.out_dir,
                pred_score_thr=args.pred_score_thr, no_save_pred=not args.save_pred)
     print(f'pictures written to {Path(args.out_dir) / "vis"}')

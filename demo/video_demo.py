@@ -16,28 +16,15 @@ from argparse import ArgumentParser
 from pathlib import Path
 
 import cv2
-from image_demo import load_config
-from mmengine.config import DictAction
-
-# registers the models even for configs without custom_imports
-import mmdet_centermask  # noqa: F401
-from mmdet.apis import DetInferencer
+from image_demo import add_model_arguments, build_inferencer
 
 
 def parse_args():
     parser = ArgumentParser(description='Predict and draw instance masks on a video')
     parser.add_argument('video', help='a video file, or a camera index such as 0')
-    parser.add_argument('config', help='model config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    add_model_arguments(parser)
     parser.add_argument('--out', help='the annotated video (.mp4 or .avi)')
     parser.add_argument('--show', action='store_true', help='show the frames in a window')
-    parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')
-    parser.add_argument('--pred-score-thr', type=float, default=0.5,
-                        help='lowest score drawn (CenterMask scores are sqrt(cls * centerness))')
-    parser.add_argument('--palette', default='none',
-                        choices=['coco', 'voc', 'citys', 'random', 'none'])
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. model.test_cfg.bbox.max_per_img=100')
     args = parser.parse_args()
     if not (args.out or args.show):
         parser.error('nothing to do: give --out FILE, --show or both')
@@ -57,9 +44,7 @@ def open_video(source: str) -> cv2.VideoCapture:
 def main():
     args = parse_args()
     capture = open_video(args.video)
-    cfg = load_config(args.config, args.pred_score_thr, args.cfg_options)
-    inferencer = DetInferencer(model=cfg, weights=args.checkpoint, device=args.device,
-                               palette=args.palette, show_progress=False)
+    inferencer = build_inferencer(args, show_progress=False)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     writer, frames = None, 0
     while True:
