@@ -74,21 +74,19 @@ def _target(bare_key: str) -> Optional[str]:
 
 def is_mobilenet_v2(keys: Iterable[str]) -> bool:
     """Whether the (bottom-up) backbone keys are centermask2's MobileNetV2 ``features.{i}``."""
-    return any(FEATURE_KEY.fullmatch(key[len(CENTERMASK2_PREFIX):] if key.startswith(
-        CENTERMASK2_PREFIX) else key) for key in keys)
+    return any(FEATURE_KEY.fullmatch(key.removeprefix(CENTERMASK2_PREFIX)) for key in keys)
 
 
 def centermask2_to_mobilenet_v2_keys(keys: Iterable[str]) -> Dict[str, Optional[str]]:
     """Map centermask2 MobileNetV2 keys (with or without ``backbone.bottom_up.``) to
     :class:`CenterMaskMobileNetV2` keys (module docstring); None for keys of no rule."""
-    return {key: _target(key[len(CENTERMASK2_PREFIX):] if key.startswith(CENTERMASK2_PREFIX)
-                         else key) for key in keys}
+    return {key: _target(key.removeprefix(CENTERMASK2_PREFIX)) for key in keys}
 
 
 def unused_keys(keys: Iterable[str]) -> Dict[str, str]:
     """The keys of an ImageNet file that the detector has no place for, with the reason."""
     return {key: reason for key in keys for prefix, reason in UNUSED.items()
-            if key.replace(CENTERMASK2_PREFIX, '', 1).startswith(prefix + '.')}
+            if key.removeprefix(CENTERMASK2_PREFIX).startswith(prefix + '.')}
 
 
 def mobilenet_v2_config(fpn_in_channels: List[int]) -> dict:

@@ -35,6 +35,15 @@ def round_trip(config: str, seed: int):
     return load(model, conversion.checked_state_dict()), source, conversion
 
 
+def imagenet_mobilenet_v2(seed: int):
+    """The Lite-Mv2 backbone's random state and the same tensors under centermask2's ImageNet
+    MobileNetV2 names (``features.{i}...``, no prefix)."""
+    state = random_values(build_model(LITE_MV2).backbone.state_dict(), seed=seed)
+    source = to_centermask2({f'backbone.{key}': value for key, value in state.items()})
+    return state, {key.removeprefix(BOTTOM_UP): value for key, value in source.items()
+                   if key.startswith(BOTTOM_UP)}
+
+
 def test_lite_mv2_round_trip_and_backbone_equals_centermask2_network():
     model, source, conversion = round_trip(LITE_MV2, seed=3)
     assert f'{BOTTOM_UP}features.17.conv.7.running_var' in source
@@ -64,11 +73,7 @@ def test_x101_round_trip_and_backbone_equals_centermask2_network():
 
 
 def test_mobilenet_v2_imagenet_file_converts_and_loads_as_pretrained(tmp_path: Path):
-    backbone = build_model(LITE_MV2).backbone
-    state = random_values(backbone.state_dict(), seed=5)
-    imagenet = {key[len(BOTTOM_UP):]: value for key, value in
-                to_centermask2({f'backbone.{k}': v for k, v in state.items()}).items()
-                if key.startswith(BOTTOM_UP)}
+    state, imagenet = imagenet_mobilenet_v2(seed=5)
     imagenet.update({  # what centermask2's detector does not build
         'features.18.0.weight': torch.randn(1280, 320, 1, 1),
         'features.18.1.weight': torch.ones(1280), 'features.18.1.bias': torch.zeros(1280),
@@ -94,11 +99,7 @@ def test_mobilenet_v2_imagenet_file_converts_and_loads_as_pretrained(tmp_path: P
 def test_mobilenet_v2_imagenet_conversion_names_what_it_drops():
     from mmdet_centermask.model_converters import convert_mobilenet_v2
 
-    backbone = build_model(LITE_MV2).backbone
-    state = random_values(backbone.state_dict(), seed=6)
-    source = {key[len(BOTTOM_UP):]: value for key, value in
-              to_centermask2({f'backbone.{k}': v for k, v in state.items()}).items()
-              if key.startswith(BOTTOM_UP)}
+    _, source = imagenet_mobilenet_v2(seed=6)
     source['classifier.1.weight'] = torch.randn(1000, 1280)
     conversion = convert_mobilenet_v2(source)
     assert conversion.complete, conversion.problems()
