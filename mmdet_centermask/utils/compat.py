@@ -2,7 +2,7 @@
 
 :func:`apply_compat_patches` runs when :mod:`mmdet_centermask` is imported, so the fixes are
 active in our tools and, through ``custom_imports``, in mmdet's stock tools. It is idempotent
-and changes nothing beyond the six behaviours below. Setting the environment variable
+and changes nothing beyond the eight behaviours below. Setting the environment variable
 ``MMDET_CENTERMASK_NO_COMPAT=1`` skips it, which reproduces the upstream failures (the tests
 use it to show that each fix is needed).
 
@@ -50,10 +50,27 @@ use it to show that each fix is needed).
    of an editable install); its dicts get ``_scope_='mmdet'``, the registries our parts are in.
    It works wherever :mod:`mmdet_centermask` is imported before the config is read (our tools;
    mmdet's read the bases before the config's ``custom_imports`` run).
+7. **Config text stored in checkpoints is read as data, never executed.** ``Runner.resume``
+   (``--resume``; also :class:`FlexibleRunner`) and ``BaseInferencer._init_model``
+   (``DetInferencer(model=None, weights=FILE)``) pass ``meta.cfg`` / the message hub's ``cfg`` to
+   ``Config.fromstring``, which executes it: a checkpoint that loads weights-only could still
+   run code. Within those two calls ``Config.fromstring`` now parses the text as plain data
+   (:mod:`mmdet_centermask.utils.stored_config`; what mmengine writes is plain data) and, for
+   the inferencer, which builds the model from it, refuses dotted ``type`` paths that are not
+   registered classes; anything else raises :class:`UnsafeStoredConfigError` naming the line.
+   Elsewhere ``Config.fromstring`` is unchanged.
+8. **DataLoader workers die with their process.** A run killed with ``kill -9`` (or by the
+   out-of-memory killer) left its workers alive for minutes, some ignoring ``SIGTERM``: torch's
+   workers notice a dead parent only between batches. Loaders built by
+   ``Runner.build_dataloader`` now ask Linux to send their workers ``SIGKILL`` when the process
+   that started them ends (``prctl(PR_SET_PDEATHSIG)``), after mmengine's own
+   ``worker_init_fn`` (seeding) has run.
 """
+import contextvars
 import functools
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import os.path as osp
 import pickle
@@ -69,6 +86,8 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import MMDistributedDataParallel
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.utils import package_utils
+
+from .stored_config import check_stored_types, parse_stored_config
 
 NO_COMPAT_ENV = 'MMDET_CENTERMASK_NO_COMPAT'
 
@@ -96,6 +115,8 @@ def apply_compat_patches() -> None:
     _support_cpu_distributed()
     _support_cpu_amp()
     _support_own_config_bases()
+    _read_stored_configs_as_data()
+    _end_workers_with_their_process()
     _applied = True
 
 
@@ -287,3 +308,87 @@ def _support_own_config_bases() -> None:
         return path, 'mmdet' if scope == 'mmdet_centermask' else scope
 
     Config._get_cfg_path = staticmethod(get_cfg_path_in_mmdet_scope)
+
+
+# (checkpoint path, whether to check ``type`` paths) while mmengine reads a checkpoint's config
+_stored_config_source: contextvars.ContextVar = contextvars.ContextVar(
+    'stored_config_source', default=None)
+
+
+def _reading_stored_config(method: Callable, path_argument: str, check_types: bool) -> Callable:
+    """Wrap ``method`` so that ``Config.fromstring`` within it reads plain data only."""
+    position = list(inspect.signature(method).parameters).index(path_argument)
+
+    @functools.wraps(method)
+    def wrapped(*args, **kwargs):
+        path = kwargs.get(path_argument, args[position] if len(args) > position else None)
+        token = _stored_config_source.set((f'checkpoint {path}', check_types))
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _stored_config_source.reset(token)
+
+    return wrapped
+
+
+def _read_stored_configs_as_data() -> None:
+    """Never execute the config text a checkpoint carries (fix 7)."""
+    from mmengine.config import Config
+    from mmengine.infer import BaseInferencer
+    from mmengine.runner import FlexibleRunner, Runner
+
+    fromstring = Config.fromstring
+
+    @functools.wraps(fromstring)
+    def fromstring_as_data(cfg_str: str, file_format: str) -> Config:
+        reading = _stored_config_source.get()
+        if reading is None or file_format != '.py':
+            return fromstring(cfg_str, file_format)
+        source, check_types = reading
+        values = parse_stored_config(cfg_str, source)
+        if check_types:
+            check_stored_types(values, source)
+        return Config(values)
+
+    Config.fromstring = staticmethod(fromstring_as_data)
+    for runner in (Runner, FlexibleRunner):
+        runner.resume = _reading_stored_config(runner.resume, 'filename', check_types=False)
+    BaseInferencer._init_model = _reading_stored_config(
+        BaseInferencer._init_model, 'weights', check_types=True)
+
+
+class _ExitWithParent:
+    """A DataLoader ``worker_init_fn`` that first makes the worker die with its parent."""
+
+    PR_SET_PDEATHSIG = 1
+
+    def __init__(self, worker_init_fn: Optional[Callable], parent_pid: int) -> None:
+        self.worker_init_fn = worker_init_fn
+        self.parent_pid = parent_pid
+
+    def __call__(self, worker_id: int) -> None:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(self.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != self.parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+        if self.worker_init_fn is not None:
+            self.worker_init_fn(worker_id)
+
+
+def _end_workers_with_their_process() -> None:
+    """Give the workers of mmengine's DataLoaders a parent-death signal (fix 8, Linux)."""
+    from mmengine.runner import Runner
+
+    if not sys.platform.startswith('linux'):
+        return
+    build_dataloader = Runner.build_dataloader
+
+    @functools.wraps(build_dataloader)
+    def build_dataloader_ending_workers(*args, **kwargs):
+        dataloader = build_dataloader(*args, **kwargs)
+        if isinstance(dataloader, torch.utils.data.DataLoader) and dataloader.num_workers > 0:
+            dataloader.worker_init_fn = _ExitWithParent(dataloader.worker_init_fn, os.getpid())
+        return dataloader
+
+    Runner.build_dataloader = staticmethod(build_dataloader_ending_workers)

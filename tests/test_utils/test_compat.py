@@ -256,6 +256,57 @@ def scenario_cpu_amp(tmp: Path) -> dict:
                 weights_changed=not torch.equal(before, model.linear.weight))
 
 
+def planted_checkpoint(tmp: Path, stored: Dict[str, str]) -> Path:
+    """A checkpoint of tensors and strings only (it loads weights-only, upstream too) whose
+    stored config text is ``stored``: ``{'config': text}`` in ``meta`` (read by
+    ``Runner.resume``) or ``{'cfg': text}`` in the message hub (read by the inferencer)."""
+    checkpoint = dict(meta=dict(epoch=0, iter=TRAIN_ITERS), state_dict=ToyModel().state_dict())
+    if 'config' in stored:
+        checkpoint['meta']['config'] = stored['config']
+    if 'cfg' in stored:
+        checkpoint['message_hub'] = dict(runtime_info=dict(cfg=stored['cfg']))
+    path = tmp / 'planted.pth'
+    torch.save(checkpoint, path)
+    return path
+
+
+def _refused_without_marker(marker: Path, run: Callable[[], object]) -> dict:
+    """Run ``run``; the planted code must not have run, and what refused it is the result."""
+    try:
+        run()
+        refusal = None
+    except Exception as error:  # noqa: BLE001 (upstream fails later, after the code ran)
+        refusal = f'{type(error).__name__}: {error}'
+    if marker.exists():
+        raise RuntimeError(f'the checkpoint\'s stored config ran its code (then: {refusal})')
+    return dict(refusal=refusal)
+
+
+def scenario_stored_config_resume(tmp: Path) -> dict:
+    """Fix 7: ``--resume`` of a checkpoint whose stored config is code."""
+    marker = tmp / 'resume_marker'
+    path = planted_checkpoint(
+        tmp, dict(config=f'x = __import__("pathlib").Path({str(marker)!r}).touch()\n'))
+    runner = build_toy_runner(tmp, RESUMED_ITERS, resume=False, name='planted')
+    return _refused_without_marker(marker, lambda: runner.resume(str(path)))
+
+
+def scenario_stored_config_inferencer(tmp: Path) -> dict:
+    """Fix 7: ``DetInferencer(model=None, weights=FILE)`` on a stored config that is code, and
+    on plain data that names ``subprocess.run`` as the model's type."""
+    from mmdet.apis import DetInferencer
+
+    results = {}
+    for kind in ('code', 'dotted_type'):
+        marker = tmp / f'{kind}_marker'
+        text = (f'x = __import__("pathlib").Path({str(marker)!r}).touch()\n' if kind == 'code'
+                else f"model = dict(type='subprocess.run', args='touch {marker}', shell=True)\n")
+        path = planted_checkpoint(tmp, dict(cfg=text))
+        results[kind] = _refused_without_marker(
+            marker, lambda: DetInferencer(model=None, weights=str(path), device='cpu'))['refusal']
+    return results
+
+
 SCENARIOS: Dict[str, Callable[[Path], dict]] = {
     'runner_resume': scenario_runner_resume,
     'numpy1_checkpoint': scenario_numpy1_checkpoint,
@@ -264,6 +315,8 @@ SCENARIOS: Dict[str, Callable[[Path], dict]] = {
     'dist_init': scenario_dist_init,
     'ddp_wrap': scenario_ddp_wrap,
     'cpu_amp': scenario_cpu_amp,
+    'stored_config_resume': scenario_stored_config_resume,
+    'stored_config_inferencer': scenario_stored_config_inferencer,
 }
 
 # The error each scenario raises without the fixes (mmengine 0.10.7, torch 2.13, Python 3.11).
@@ -275,6 +328,8 @@ UPSTREAM_ERRORS = {
     'dist_init': "AttributeError: module 'torch._C' has no attribute '_cuda_setDevice'",
     'ddp_wrap': 'ValueError: DistributedDataParallel device_ids and output_device arguments',
     'cpu_amp': 'AssertionError: ``AmpOptimizerWrapper`` is only available training on gpu',
+    'stored_config_resume': "RuntimeError: the checkpoint's stored config ran its code",
+    'stored_config_inferencer': "RuntimeError: the checkpoint's stored config ran its code",
 }
 
 
@@ -391,6 +446,15 @@ class HistoryBufferAttribute:
         from mmengine.logging import HistoryBuffer
 
         return getattr, (HistoryBuffer, self.name)
+
+
+def test_stored_configs_are_refused_by_name(fixed_results: Dict[str, dict]) -> None:
+    resume = fixed_results['stored_config_resume']['refusal']
+    assert resume.startswith('UnsafeStoredConfigError: refusing the config stored in checkpoint ')
+    assert 'planted.pth: line 1' in resume and 'is a Call expression' in resume
+    inferencer = fixed_results['stored_config_inferencer']
+    assert 'UnsafeStoredConfigError' in inferencer['code']
+    assert "type='subprocess.run' is neither a registered name" in inferencer['dotted_type']
 
 
 def test_checkpoint_allow_list_resolves_only_statistics(tmp_path: Path) -> None:
