@@ -1,8 +1,8 @@
-"""FiniteLossHook stops training at the first NaN or infinite loss and names it.
+"""FiniteLossHook stops training where it begins to diverge and names a checkpoint from before.
 
-In process on the logged losses of one iteration, and end to end: ``tools/train.py`` on the tiny
-CenterMask-R18 (whose config has the hook) with a learning rate that makes the losses diverge,
-and with a NaN loss weight on one head.
+In process on the logged losses and gradient norms of one iteration and on checkpoint files, and
+end to end: ``tools/train.py`` on the tiny CenterMask-R18 (whose config has the hook) with a
+learning rate that makes the losses jump, and with a NaN loss weight on one head.
 """
 import re
 import sys
@@ -14,6 +14,7 @@ import pytest
 import torch
 from helpers import REPO_ROOT, run_tool, write_tiny_coco
 from mmengine.hooks import CheckpointHook
+from mmengine.logging import HistoryBuffer
 from mmengine.runner import get_priority
 
 from mmdet.registry import HOOKS
@@ -26,15 +27,21 @@ ADVICE = ('lower learning rate', 'longer warmup', 'clip_grad', 'annotations', 'n
 
 class MessageHub:
 
-    def __init__(self, last_checkpoint: Optional[str]) -> None:
+    def __init__(self, last_checkpoint: Optional[str], grad_norm: Optional[float]) -> None:
         self.last_checkpoint = last_checkpoint
+        self.log_scalars = {} if grad_norm is None else {'train/grad_norm': HistoryBuffer()}
+        if grad_norm is not None:
+            self.log_scalars['train/grad_norm'].update(grad_norm)
 
     def get_info(self, key: str) -> Optional[str]:
         return self.last_checkpoint if key == 'last_ckpt' else None
 
 
-def fake_runner(iteration: int, last_checkpoint: Optional[str] = None) -> SimpleNamespace:
-    return SimpleNamespace(iter=iteration, message_hub=MessageHub(last_checkpoint))
+def fake_runner(iteration: int, last_checkpoint: Optional[str] = None,
+                work_dir: Optional[Path] = None,
+                grad_norm: Optional[float] = None) -> SimpleNamespace:
+    return SimpleNamespace(iter=iteration, work_dir=work_dir and str(work_dir),
+                           message_hub=MessageHub(last_checkpoint, grad_norm))
 
 
 def log_vars(**losses: float) -> dict:
@@ -48,17 +55,67 @@ def test_finite_losses_pass() -> None:
     hook.after_train_iter(fake_runner(7), 7, outputs=log_vars(loss_cls=0.5, loss_mask=1e30))
 
 
-def test_names_the_non_finite_losses_before_their_sum() -> None:
+def test_names_the_non_finite_losses_before_their_sum(tmp_path: Path) -> None:
     hook = FiniteLossHook()
     outputs = log_vars(loss_cls=0.5, loss_bbox=float('inf'), loss_mask=float('nan'))
     with pytest.raises(FloatingPointError) as error:
-        hook.after_train_iter(fake_runner(7, 'work_dirs/x/iter_6.pth'), 7, outputs=outputs)
+        hook.after_train_iter(fake_runner(7, str(tmp_path / 'iter_6.pth')), 7, outputs=outputs)
     message = str(error.value)
+    # iteration 8's loss comes from the weights iteration 7 left: iter_6.pth is from before them
     assert message.startswith('Non-finite loss at iteration 8: loss_bbox=inf, loss_mask=nan, '
                               'loss=nan. Training stopped before saving this iteration; the '
-                              'last checkpoint is work_dirs/x/iter_6.pth.')
+                              'weights of iteration 7 produced it: the newest checkpoint from '
+                              f'before that is {tmp_path / "iter_6.pth"}, to resume from with a '
+                              'changed config. ')
     assert 'loss_cls' not in message
     assert all(advice in message for advice in ADVICE)
+
+
+def test_points_before_the_checkpoints_that_hold_the_bad_weights(tmp_path: Path) -> None:
+    for iteration in (2, 4, 5, 6):
+        (tmp_path / f'iter_{iteration}.pth').touch()
+    (tmp_path / 'epoch_3.pth').touch()
+    with pytest.raises(FloatingPointError) as error:
+        FiniteLossHook().after_train_iter(
+            fake_runner(6, str(tmp_path / 'iter_6.pth'), work_dir=tmp_path), 6,
+            outputs=log_vars(loss_cls=float('nan')))
+    assert ('the weights of iteration 6 produced it: the newest checkpoint from before that is '
+            f'{tmp_path / "iter_5.pth"}, to resume from with a changed config '
+            f'({tmp_path / "iter_6.pth"} already holds diverged weights).') in str(error.value)
+
+
+def test_stops_at_a_non_finite_gradient_norm_after_the_update(tmp_path: Path) -> None:
+    for iteration in (2, 3):
+        (tmp_path / f'iter_{iteration}.pth').touch()
+    hook = FiniteLossHook()
+    hook.after_train_iter(fake_runner(2, work_dir=tmp_path, grad_norm=1e4), 2,
+                          outputs=log_vars(loss_cls=0.5))
+    with pytest.raises(FloatingPointError) as error:
+        hook.after_train_iter(fake_runner(3, work_dir=tmp_path, grad_norm=float('inf')), 3,
+                              outputs=log_vars(loss_cls=0.5))
+    # the loss of iteration 4 was finite; its update is what breaks the weights
+    assert str(error.value).startswith(
+        'Non-finite gradient norm at iteration 4: grad_norm=inf. Training stopped before saving '
+        'this iteration; this update breaks the weights: the newest checkpoint from before that '
+        f'is {tmp_path / "iter_3.pth"}, to resume from with a changed config. ')
+
+
+def test_stops_at_a_loss_jump_beyond_the_factor() -> None:
+    hook = FiniteLossHook(max_loss_jump=100, window=3)
+    for iteration, loss in enumerate([4.0, 1.0, 2.0, 3.0, 150.0]):
+        hook.after_train_iter(fake_runner(iteration), iteration, outputs=log_vars(loss_cls=loss))
+    # 300 is exactly 100 times the median of the last three (2, 3, 150): not above it
+    hook.after_train_iter(fake_runner(5), 5, outputs=log_vars(loss_cls=300.0))
+    with pytest.raises(FloatingPointError, match=r'^Loss jump at iteration 7: loss=2e\+04 is '
+                       r'133 times the median 150 of the last 3 iterations '
+                       r'\(max_loss_jump=100\)\. Training stopped'):
+        hook.after_train_iter(fake_runner(6), 6, outputs=log_vars(loss_cls=2e4))
+    unchecked = FiniteLossHook(max_loss_jump=None)
+    for iteration, loss in enumerate([1.0, 1e30]):
+        unchecked.after_train_iter(fake_runner(iteration), iteration,
+                                   outputs=log_vars(loss_cls=loss))
+    with pytest.raises(ValueError, match='max_loss_jump must be above 1'):
+        FiniteLossHook(max_loss_jump=0.5)
 
 
 def test_checks_every_iteration_by_default_and_runs_before_checkpointing() -> None:
@@ -80,24 +137,23 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_diverging_training_stops_and_keeps_the_last_checkpoint(workspace: Path) -> None:
+def test_diverging_training_stops_at_the_loss_jump(workspace: Path) -> None:
     work_dir = workspace / 'diverging'
     output = run_tool(TRAIN + ['--work-dir', str(work_dir), '--cfg-options',
-                               'optim_wrapper.optimizer.lr=1e6',
+                               'optim_wrapper.optimizer.lr=10',
                                'default_hooks.checkpoint.interval=1'],
                       cwd=workspace, check=False)
-    # iteration 1 is finite (initial weights), its update with lr 1e6 breaks iteration 2
-    match = re.search(r'FloatingPointError: Non-finite loss at iteration 2: ((loss_\w+=\S+, )+)'
-                      r'loss=(nan|inf)\. Training stopped before saving this iteration; the last '
-                      r'checkpoint is (\S+)\.', output)
+    # iteration 1 is finite (initial weights, loss ~3.7), its update with lr 10 makes iteration
+    # 2's loss huge but finite: iter_1.pth already holds the diverged weights
+    match = re.search(r'FloatingPointError: Loss jump at iteration 2: loss=(\S+) is \S+ times the '
+                      r'median (\S+) of the last 1 iterations \(max_loss_jump=1000\)\. Training '
+                      r'stopped before saving this iteration; the weights of iteration 1 produced '
+                      r'it: no checkpoint was taken before that \((\S+) already holds diverged '
+                      r'weights\)\.', output)
     assert match, output[-3000:]
-    assert all(re.fullmatch(r'loss_\w+=(nan|inf|-inf)', item)
-               for item in match.group(1).rstrip(', ').split(', '))
-    assert Path(match.group(4)) == work_dir / 'iter_1.pth'
-    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir / 'iter_1.pth')
+    assert float(match.group(1)) > 1000 * float(match.group(2)) > 1000
+    assert Path(match.group(3)) == work_dir / 'iter_1.pth'
     assert sorted(p.name for p in work_dir.glob('*.pth')) == ['iter_1.pth']
-    assert all(torch.isfinite(value).all() for value in
-               torch.load(work_dir / 'iter_1.pth')['state_dict'].values())
 
 
 def test_names_the_one_bad_loss(workspace: Path) -> None:
@@ -105,5 +161,6 @@ def test_names_the_one_bad_loss(workspace: Path) -> None:
                                'model.roi_head.mask_iou_head.loss_iou.loss_weight=nan'],
                       cwd=workspace, check=False)
     assert ('FloatingPointError: Non-finite loss at iteration 1: loss_mask_iou=nan, loss=nan. '
-            'Training stopped before saving this iteration; no checkpoint was saved yet.'
+            'Training stopped before saving this iteration; the initial weights produced it: no '
+            'checkpoint was saved yet.'
             in output), output[-3000:]
