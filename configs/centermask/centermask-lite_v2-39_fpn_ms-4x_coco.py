@@ -15,7 +15,7 @@ model = dict(
             num_convs=2, in_channels=lite_channels, conv_out_channels=lite_channels)))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='CheckedLoadImageFromFile', backend_args=None),
     dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomChoiceResize', scales=[(1000, 580), (1000, 600)], keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),

@@ -8,9 +8,11 @@ _base_ = [
 custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
 
 # polygons stay polygons (centermask2's mask and MaskIoU targets); an image with RLE masks on
-# non-crowd instances falls back to bitmaps (LoadPolygonAnnotations)
+# non-crowd instances falls back to bitmaps (LoadPolygonAnnotations). CheckedLoadImageFromFile:
+# images as stored (EXIF orientation only where the annotation's size asks for it), 16-bit
+# content scaled to 8 bits, a size that disagrees with the annotation an error
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='CheckedLoadImageFromFile', backend_args=None),
     dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='RandomChoiceResize',
@@ -19,10 +21,14 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
+# CheckedCocoDataset: duplicate image ids, unknown categories, NaN or empty boxes and degenerate
+# masks are named when the file is read (annotation_check='warn' drops and counts, 'strict' stops)
 train_dataloader = dict(
     batch_size=2,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(pipeline=train_pipeline))
+    dataset=dict(type='CheckedCocoDataset', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
+test_dataloader = val_dataloader
 
 max_iters = 90000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10000)

@@ -37,7 +37,7 @@ backend_args = None
 # ignored) from the instances json, so that the mask branch gets centermask2's polygon targets;
 # the semantic map from the panoptic PNGs
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='CheckedLoadImageFromFile', backend_args=backend_args),
     dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='CheckedLoadPanopticAnnotations',

@@ -125,7 +125,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def zoo_train_pipeline(load_image: str = 'CheckedLoadImageFromFile') -> List[dict]:
     """The CenterMask-Lite zoo training pipeline, resizing to 256 x 192 for speed."""
     pipeline = copy.deepcopy(load_config(LITE_CONFIG).train_pipeline)
-    assert [t['type'] for t in pipeline] == ['LoadImageFromFile', 'LoadPolygonAnnotations',
+    assert [t['type'] for t in pipeline] == ['CheckedLoadImageFromFile', 'LoadPolygonAnnotations',
                                              'RandomChoiceResize', 'RandomFlip', 'PackDetInputs']
     pipeline[0]['type'] = load_image
     pipeline[2]['scales'] = [(256, 192)]

@@ -24,7 +24,7 @@ model = dict(
 
 # the demo images are 256-320 x 320-384: train slightly below that, test at 352 x 288
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='CheckedLoadImageFromFile', backend_args=None),
     dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomChoiceResize', scales=[(352, 256), (352, 288), (352, 320)], keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),

@@ -38,7 +38,7 @@ model = dict(
 # instances with their polygons from instances_train.json, the semantic map from the panoptic PNGs
 # (as the zoo configs, centermask2's panoptic_separated)
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='CheckedLoadImageFromFile', backend_args=None),
     dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='CheckedLoadPanopticAnnotations',

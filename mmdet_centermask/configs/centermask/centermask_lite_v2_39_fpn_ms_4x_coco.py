@@ -8,7 +8,7 @@ from mmengine.config import read_base
 from mmengine.optim.scheduler import LinearLR, MultiStepLR
 
 from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs, RandomFlip, Resize
-from mmdet_centermask.datasets import LoadPolygonAnnotations
+from mmdet_centermask.datasets import CheckedLoadImageFromFile, LoadPolygonAnnotations
 
 with read_base():
     from .centermask_v2_39_fpn_ms_3x_coco import *
@@ -27,7 +27,7 @@ model.merge(
                 num_convs=2, in_channels=lite_channels, conv_out_channels=lite_channels))))
 
 train_pipeline = [
-    dict(type=LoadImageFromFile, backend_args=None),
+    dict(type=CheckedLoadImageFromFile, backend_args=None),
     dict(type=LoadPolygonAnnotations, with_bbox=True, with_mask=True),
     dict(
         type=RandomChoiceResize,

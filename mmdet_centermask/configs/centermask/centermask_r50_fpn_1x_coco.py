@@ -12,7 +12,8 @@ from torch.optim import SGD
 
 from mmdet.datasets.transforms import PackDetInputs, RandomFlip, Resize
 from mmdet.engine.hooks import NumClassCheckHook
-from mmdet_centermask.datasets import LoadPolygonAnnotations
+from mmdet_centermask.datasets import (CheckedCocoDataset, CheckedLoadImageFromFile,
+                                        LoadPolygonAnnotations)
 from mmdet_centermask.engine import EvalProgressBarHook, FiniteLossHook, RNGStateHook
 from mmdet_centermask.models import CenterMaskTTAModel
 
@@ -22,9 +23,11 @@ with read_base():
     from .._base_.models.centermask_r50_fpn import *
 
 # polygons stay polygons (centermask2's mask and MaskIoU targets); an image with RLE masks on
-# non-crowd instances falls back to bitmaps (LoadPolygonAnnotations)
+# non-crowd instances falls back to bitmaps (LoadPolygonAnnotations). CheckedLoadImageFromFile:
+# images as stored (EXIF orientation only where the annotation's size asks for it), 16-bit
+# content scaled to 8 bits, a size that disagrees with the annotation an error
 train_pipeline = [
-    dict(type=LoadImageFromFile, backend_args=None),
+    dict(type=CheckedLoadImageFromFile, backend_args=None),
     dict(type=LoadPolygonAnnotations, with_bbox=True, with_mask=True),
     dict(
         type=RandomChoiceResize,
@@ -38,6 +41,11 @@ train_pipeline = [
 ]
 train_dataloader.update(dict(batch_size=2, sampler=dict(type=InfiniteSampler, shuffle=True)))
 train_dataloader.dataset.pipeline = train_pipeline
+# CheckedCocoDataset: duplicate image ids, unknown categories, NaN or empty boxes and degenerate
+# masks are named when the file is read (annotation_check='warn' drops and counts, 'strict' stops)
+train_dataloader.dataset.type = CheckedCocoDataset
+val_dataloader.dataset.type = CheckedCocoDataset
+test_dataloader = val_dataloader
 
 max_iters = 90000
 train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=10000)

@@ -10,7 +10,7 @@ from torch.nn import GroupNorm
 from mmdet.datasets.transforms import PackDetInputs, RandomFlip, Resize
 from mmdet.evaluation import CocoMetric, CocoPanopticMetric
 from mmdet.models.losses import CrossEntropyLoss
-from mmdet_centermask.datasets import (CheckedCocoPanopticDataset,
+from mmdet_centermask.datasets import (CheckedCocoPanopticDataset, CheckedLoadImageFromFile,
                                        CheckedLoadPanopticAnnotations,
                                        CocoPanopticSeparatedDataset, LoadPolygonAnnotations)
 from mmdet_centermask.engine import (EvalProgressBarHook, FiniteLossHook,
@@ -49,7 +49,7 @@ model.merge(
 data_root = 'data/coco/'
 backend_args = None
 train_pipeline = [
-    dict(type=LoadImageFromFile, backend_args=backend_args),
+    dict(type=CheckedLoadImageFromFile, backend_args=backend_args),
     dict(type=LoadPolygonAnnotations, with_bbox=True, with_mask=True),
     dict(
         type=CheckedLoadPanopticAnnotations,

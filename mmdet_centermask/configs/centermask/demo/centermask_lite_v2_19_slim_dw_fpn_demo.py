@@ -14,7 +14,7 @@ from torch.optim import AdamW
 
 from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs, RandomFlip, Resize
 from mmdet.engine.hooks import DetVisualizationHook
-from mmdet_centermask.datasets import LoadPolygonAnnotations
+from mmdet_centermask.datasets import CheckedLoadImageFromFile, LoadPolygonAnnotations
 
 with read_base():
     from ..centermask_lite_v2_19_slim_dw_fpn_ms_4x_coco import *
@@ -38,7 +38,7 @@ model.merge(
 
 # the demo images are 256-320 x 320-384: train slightly below that, test at 352 x 288
 train_pipeline = [
-    dict(type=LoadImageFromFile, backend_args=None),
+    dict(type=CheckedLoadImageFromFile, backend_args=None),
     dict(type=LoadPolygonAnnotations, with_bbox=True, with_mask=True),
     dict(
         type=RandomChoiceResize,

@@ -11,7 +11,7 @@ from torch.nn import GroupNorm
 from mmdet.datasets.transforms import PackDetInputs, RandomFlip, Resize
 from mmdet.evaluation import CocoMetric, CocoPanopticMetric
 from mmdet.models.losses import CrossEntropyLoss
-from mmdet_centermask.datasets import (CheckedCocoPanopticDataset,
+from mmdet_centermask.datasets import (CheckedCocoPanopticDataset, CheckedLoadImageFromFile,
                                        CheckedLoadPanopticAnnotations,
                                        CocoPanopticSeparatedDataset, LoadPolygonAnnotations)
 from mmdet_centermask.engine import (EvalProgressBarHook, FiniteLossHook,
@@ -55,7 +55,7 @@ model.merge(
 
 # instances with their polygons from instances_train.json, the semantic map from the panoptic PNGs
 train_pipeline = [
-    dict(type=LoadImageFromFile, backend_args=None),
+    dict(type=CheckedLoadImageFromFile, backend_args=None),
     dict(type=LoadPolygonAnnotations, with_bbox=True, with_mask=True),
     dict(
         type=CheckedLoadPanopticAnnotations,
