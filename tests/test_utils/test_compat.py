@@ -307,6 +307,57 @@ def scenario_stored_config_inferencer(tmp: Path) -> dict:
     return results
 
 
+# A process that iterates a DataLoader of mmengine's Runner with two workers, whose batches (4 MB
+# numpy arrays, as mmdet's bitmap masks in a data sample) are pickled whole into the workers' pipe:
+# prints the worker pids once the first batch is in, then waits to be killed.
+WORKER_PARENT = """
+import os, sys, time
+import numpy as np
+import psutil
+import mmdet_centermask
+from mmengine.runner import Runner
+
+class Big:
+    def __len__(self):
+        return 64
+    def __getitem__(self, index):
+        return [np.full(1 << 22, index % 256, np.uint8)]
+
+loader = Runner.build_dataloader(dict(
+    batch_size=1, num_workers=2, dataset=Big(), sampler=dict(type='DefaultSampler', shuffle=False)))
+batches = iter(loader)
+next(batches)
+time.sleep(1)
+print(' '.join(str(child.pid) for child in psutil.Process().children()), flush=True)
+time.sleep(600)
+"""
+
+
+def scenario_orphan_workers(tmp: Path) -> dict:
+    """Fix 8: ``kill -9`` of a process iterating a Runner's DataLoader; its workers must end."""
+    import signal
+    import time
+
+    import psutil
+
+    parent = subprocess.Popen([sys.executable, '-c', WORKER_PARENT], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env=os.environ.copy())
+    workers = [psutil.Process(int(pid)) for pid in parent.stdout.readline().split()]
+    assert len(workers) == 2, workers
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 8  # beyond the workers' own 5 s check of their parent
+    while time.monotonic() < deadline:
+        alive = [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return dict(workers=len(workers))
+        time.sleep(0.2)
+    for worker in alive:
+        worker.kill()
+    raise RuntimeError(f'{len(alive)} of {len(workers)} DataLoader workers outlived their '
+                       'killed parent by 8 s')
+
+
 SCENARIOS: Dict[str, Callable[[Path], dict]] = {
     'runner_resume': scenario_runner_resume,
     'numpy1_checkpoint': scenario_numpy1_checkpoint,
@@ -317,6 +368,7 @@ SCENARIOS: Dict[str, Callable[[Path], dict]] = {
     'cpu_amp': scenario_cpu_amp,
     'stored_config_resume': scenario_stored_config_resume,
     'stored_config_inferencer': scenario_stored_config_inferencer,
+    'orphan_workers': scenario_orphan_workers,
 }
 
 # The error each scenario raises without the fixes (mmengine 0.10.7, torch 2.13, Python 3.11).
@@ -330,6 +382,7 @@ UPSTREAM_ERRORS = {
     'cpu_amp': 'AssertionError: ``AmpOptimizerWrapper`` is only available training on gpu',
     'stored_config_resume': "RuntimeError: the checkpoint's stored config ran its code",
     'stored_config_inferencer': "RuntimeError: the checkpoint's stored config ran its code",
+    'orphan_workers': 'RuntimeError: 2 of 2 DataLoader workers outlived their killed parent',
 }
 
 
