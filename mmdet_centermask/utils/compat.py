@@ -2,7 +2,7 @@
 
 :func:`apply_compat_patches` runs when :mod:`mmdet_centermask` is imported, so the fixes are
 active in our tools and, through ``custom_imports``, in mmdet's stock tools. It is idempotent
-and changes nothing beyond the eight behaviours below. Setting the environment variable
+and changes nothing beyond the nine behaviours below. Setting the environment variable
 ``MMDET_CENTERMASK_NO_COMPAT=1`` skips it, which reproduces the upstream failures (the tests
 use it to show that each fix is needed).
 
@@ -61,10 +61,15 @@ use it to show that each fix is needed).
    Elsewhere ``Config.fromstring`` is unchanged.
 8. **DataLoader workers die with their process.** A run killed with ``kill -9`` (or by the
    out-of-memory killer) left its workers alive for minutes, some ignoring ``SIGTERM``: torch's
-   workers notice a dead parent only between batches. Loaders built by
-   ``Runner.build_dataloader`` now ask Linux to send their workers ``SIGKILL`` when the process
-   that started them ends (``prctl(PR_SET_PDEATHSIG)``), after mmengine's own
-   ``worker_init_fn`` (seeding) has run.
+   workers check for a dead parent only between batches, and one whose batch is still being
+   written into the results pipe waits forever (the other workers hold its reading end).
+   Loaders built by ``Runner.build_dataloader`` now ask Linux to send their workers
+   ``SIGKILL`` when the process that started them ends (``prctl(PR_SET_PDEATHSIG)``), after
+   mmengine's own ``worker_init_fn`` (seeding) has run.
+9. **Unreadable checkpoints are named.** An empty or truncated local file given to mmengine's
+   checkpoint loader raised a bare ``EOFError`` or torch's ``PytorchStreamReader failed``; it
+   raises :class:`~mmdet_centermask.utils.checkpoint_errors.UnreadableCheckpointError` with its
+   path and the newest older whole checkpoint beside it.
 """
 import contextvars
 import functools
@@ -87,6 +92,7 @@ from mmengine.model import MMDistributedDataParallel
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.utils import package_utils
 
+from .checkpoint_errors import explain_unreadable_checkpoints
 from .stored_config import check_stored_types, parse_stored_config
 
 NO_COMPAT_ENV = 'MMDET_CENTERMASK_NO_COMPAT'
@@ -117,6 +123,7 @@ def apply_compat_patches() -> None:
     _support_own_config_bases()
     _read_stored_configs_as_data()
     _end_workers_with_their_process()
+    explain_unreadable_checkpoints()
     _applied = True
 
 
