@@ -14,13 +14,16 @@ setting.
 """
 from argparse import ArgumentParser, Namespace
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Tuple
 
+import mmcv
 from mmengine.config import Config, DictAction
+from mmengine.fileio import list_dir_or_file
 
 # registers the models even for configs without custom_imports
 import mmdet_centermask  # noqa: F401
 from mmdet.apis import DetInferencer
+from mmdet.apis.det_inferencer import IMG_EXTENSIONS
 
 
 def add_model_arguments(parser: ArgumentParser) -> None:
@@ -80,12 +83,51 @@ def build_inferencer(args: Namespace, show_progress: bool) -> DetInferencer:
                          palette=args.palette, show_progress=show_progress)
 
 
+def unreadable_reason(path: Path) -> str:
+    """Why an image file cannot be decoded, or '' when it can."""
+    data = path.read_bytes()
+    if not data:
+        return 'empty file'
+    try:
+        image = mmcv.imfrombytes(data)
+    except Exception as error:  # every decoder failure means the same here: skip the file
+        return f'{type(error).__name__}: {error}'
+    return '' if image is not None else 'not a decodable image'
+
+
+def readable_images(inputs: str) -> Tuple[List[str], List[str]]:
+    """The image files of ``inputs`` (a file, or a folder listed as ``DetInferencer`` lists it)
+    that decode, and a ``path (reason)`` line for each that does not; a corrupt image in a folder
+    is skipped so that the others are still drawn."""
+    source = Path(inputs)
+    if not source.exists():
+        raise FileNotFoundError(f'input not found: {inputs}')
+    if source.is_dir():
+        paths = sorted(source / name for name in list_dir_or_file(
+            source, list_dir=False, suffix=IMG_EXTENSIONS, recursive=False))
+        if not paths:
+            raise FileNotFoundError(f'no image files ({", ".join(IMG_EXTENSIONS)}) in {inputs}')
+    else:
+        paths = [source]
+    readable, skipped = [], []
+    for path in paths:
+        reason = unreadable_reason(path)
+        if reason:
+            skipped.append(f'{path} ({reason})')
+        else:
+            readable.append(str(path))
+    if not readable:
+        raise ValueError(f'no readable image in {inputs}: ' + '; '.join(skipped))
+    return readable, skipped
+
+
 def main():
     args = parse_args()
-    if not Path(args.inputs).exists():
-        raise FileNotFoundError(f'input not found: {args.inputs}')
+    images, skipped = readable_images(args.inputs)
+    if skipped:
+        print(f'skipped {len(skipped)} unreadable image(s): ' + '; '.join(skipped))
     inferencer = build_inferencer(args, show_progress=True)
-    inferencer(args.inputs, batch_size=args.batch_size, out_dir=args.out_dir,
+    inferencer(images, batch_size=args.batch_size, out_dir=args.out_dir,
                pred_score_thr=args.pred_score_thr, no_save_pred=not args.save_pred)
     print(f'pictures written to {Path(args.out_dir) / "vis"}')
 

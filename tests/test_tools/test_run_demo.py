@@ -65,10 +65,16 @@ def test_main_job_pipeline(tmp_path):
     assert train_metrics == test_metrics
 
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
-    image = ROOT / 'data' / 'centermask_demo' / 'val' / '100000.jpg'
+    # folder mode: the corrupt and the empty file are skipped and named, the good image is drawn
+    images = tmp_path / 'images'
+    images.mkdir()
+    image = (ROOT / 'data' / 'centermask_demo' / 'val' / '100000.jpg').read_bytes()
+    (images / '100000.jpg').write_bytes(image)
+    (images / 'broken.jpg').write_bytes(image[:200])
+    (images / 'empty.png').write_bytes(b'')
     out = _run(
         'demo/image_demo.py',
-        str(image),
+        str(images),
         'configs/centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py',
         checkpoint,
         '--out-dir',
@@ -79,7 +85,9 @@ def test_main_job_pipeline(tmp_path):
         '--cfg-options',
         'model.test_cfg.bbox.max_per_img=30',
     )
-    assert (tmp_path / 'out' / 'vis' / '100000.jpg').is_file()
+    assert sorted(p.name for p in (tmp_path / 'out' / 'vis').iterdir()) == ['100000.jpg']
+    assert 'skipped 2 unreadable image(s): ' in out
+    assert f'{images / "broken.jpg"} (' in out and f'{images / "empty.png"} (empty file)' in out
     # a threshold under the model's own lowers it: the detections below 0.05 exist to be drawn
     assert 'lowered model.test_cfg.bbox.score_thr: 0.05 -> 0.0' in out
     scores = json.loads((tmp_path / 'out' / 'preds' / '100000.json').read_text())['scores']

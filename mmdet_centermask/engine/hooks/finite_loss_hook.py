@@ -32,7 +32,10 @@ class FiniteLossHook(CheckInvalidLossHook):
 
     - a NaN or infinite loss (every logged loss is named, then their sum);
     - a NaN or infinite gradient norm (logged by mmengine's optimizer wrapper when
-      ``optim_wrapper.clip_grad`` is set): the update of this iteration breaks the weights;
+      ``optim_wrapper.clip_grad`` is set): the update of this iteration breaks the weights.
+      Under float16 ``--amp`` with loss scaling (``AmpOptimWrapper`` on a GPU) such a step is
+      skipped by torch's ``GradScaler``, which halves the scale, so there the hook stops only
+      when the scale falls below ``min_loss_scale``: the gradients overflow even unscaled;
     - a total loss more than ``max_loss_jump`` times the median of the last ``window``
       iterations: a diverging run's loss is often huge but finite one iteration before it is
       inf, and the checkpoint of that iteration holds finite but already diverged weights.
@@ -48,6 +51,8 @@ class FiniteLossHook(CheckInvalidLossHook):
         max_loss_jump (float, optional): Largest ratio of a total loss to the recent median;
             None turns the check off. Defaults to 1000.
         window (int): How many recent iterations the median is taken over. Defaults to 20.
+        min_loss_scale (float): Lowest loss scale of a ``GradScaler`` before the hook stops.
+            Defaults to 1.
 
     Add it with ``custom_hooks = [dict(type='FiniteLossHook')]``.
     """
@@ -55,12 +60,22 @@ class FiniteLossHook(CheckInvalidLossHook):
     priority = 'VERY_HIGH'
 
     def __init__(self, interval: int = 1, max_loss_jump: Optional[float] = 1000.,
-                 window: int = 20) -> None:
+                 window: int = 20, min_loss_scale: float = 1.) -> None:
         super().__init__(interval=interval)
         if max_loss_jump is not None and max_loss_jump <= 1:
             raise ValueError(f'max_loss_jump must be above 1 (or None), got {max_loss_jump}')
         self.max_loss_jump = max_loss_jump
+        self.min_loss_scale = min_loss_scale
         self.recent_losses: deque = deque(maxlen=window)
+        self.first_skipped: Optional[int] = None  # first of the GradScaler's skipped steps
+
+    @staticmethod
+    def _loss_scale(runner: Runner) -> Optional[float]:
+        """The scale of an enabled ``GradScaler`` (float16 AMP), else None."""
+        scaler = getattr(getattr(runner, 'optim_wrapper', None), 'loss_scaler', None)
+        if scaler is None or not scaler.is_enabled():
+            return None
+        return float(scaler.get_scale())
 
     @staticmethod
     def _grad_norm(runner: Runner) -> Optional[float]:
@@ -123,9 +138,21 @@ class FiniteLossHook(CheckInvalidLossHook):
             self._stop(runner, f'Non-finite loss at iteration {iteration}: {", ".join(bad)}',
                        bad_weights_from=iteration - 1)
         grad_norm = self._grad_norm(runner)
+        loss_scale = self._loss_scale(runner)
         if grad_norm is not None and not math.isfinite(grad_norm):
-            self._stop(runner, f'Non-finite gradient norm at iteration {iteration}: '
-                       f'grad_norm={grad_norm}', bad_weights_from=iteration)
+            if loss_scale is None:
+                self._stop(runner, f'Non-finite gradient norm at iteration {iteration}: '
+                           f'grad_norm={grad_norm}', bad_weights_from=iteration)
+            if self.first_skipped is None:
+                self.first_skipped = iteration
+        elif grad_norm is not None:
+            self.first_skipped = None
+        if loss_scale is not None and loss_scale < self.min_loss_scale:
+            since = self.first_skipped or iteration
+            self._stop(runner, f'Loss scale fell to {loss_scale:g} at iteration {iteration}, '
+                       f'below min_loss_scale={self.min_loss_scale:g}: the float16 gradients '
+                       f'overflow even unscaled (skipped steps since iteration {since})',
+                       bad_weights_from=since - 1)
         total = values.get('loss')
         if total is None:
             return

@@ -38,10 +38,11 @@ class MessageHub:
 
 
 def fake_runner(iteration: int, last_checkpoint: Optional[str] = None,
-                work_dir: Optional[Path] = None,
-                grad_norm: Optional[float] = None) -> SimpleNamespace:
+                work_dir: Optional[Path] = None, grad_norm: Optional[float] = None,
+                loss_scaler: Optional[torch.amp.GradScaler] = None) -> SimpleNamespace:
     return SimpleNamespace(iter=iteration, work_dir=work_dir and str(work_dir),
-                           message_hub=MessageHub(last_checkpoint, grad_norm))
+                           message_hub=MessageHub(last_checkpoint, grad_norm),
+                           optim_wrapper=SimpleNamespace(loss_scaler=loss_scaler))
 
 
 def log_vars(**losses: float) -> dict:
@@ -98,6 +99,46 @@ def test_stops_at_a_non_finite_gradient_norm_after_the_update(tmp_path: Path) ->
         'Non-finite gradient norm at iteration 4: grad_norm=inf. Training stopped before saving '
         'this iteration; this update breaks the weights: the newest checkpoint from before that '
         f'is {tmp_path / "iter_3.pth"}, to resume from with a changed config. ')
+
+
+def overflowing_step(scaler: torch.amp.GradScaler, weight: torch.nn.Parameter,
+                     optimizer: torch.optim.Optimizer) -> None:
+    """One float16-AMP-style step whose gradient is inf: the scaler skips it, halving its scale."""
+    optimizer.zero_grad()
+    scaler.scale(weight * float('inf')).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def test_with_loss_scaling_stops_only_when_the_scale_collapses(tmp_path: Path) -> None:
+    (tmp_path / 'iter_2.pth').touch()
+    weight = torch.nn.Parameter(torch.ones(()))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    scaler = torch.amp.GradScaler('cpu', init_scale=4.0)
+    hook = FiniteLossHook()
+    hook.after_train_iter(fake_runner(2, work_dir=tmp_path, grad_norm=3.0, loss_scaler=scaler), 2,
+                          outputs=log_vars(loss_cls=0.5))
+    for iteration, scale in ((3, 2.0), (4, 1.0)):  # skipped steps, not (yet) divergence
+        overflowing_step(scaler, weight, optimizer)
+        assert scaler.get_scale() == scale and weight.item() == 1.0
+        hook.after_train_iter(fake_runner(iteration, work_dir=tmp_path, grad_norm=float('inf'),
+                                          loss_scaler=scaler), iteration,
+                              outputs=log_vars(loss_cls=0.5))
+    overflowing_step(scaler, weight, optimizer)
+    with pytest.raises(FloatingPointError) as error:
+        hook.after_train_iter(fake_runner(5, work_dir=tmp_path, grad_norm=float('inf'),
+                                          loss_scaler=scaler), 5, outputs=log_vars(loss_cls=0.5))
+    # the weights saved by iteration 3 gave the first overflow, at iteration 4
+    assert str(error.value).startswith(
+        'Loss scale fell to 0.5 at iteration 6, below min_loss_scale=1: the float16 gradients '
+        'overflow even unscaled (skipped steps since iteration 4). Training stopped before saving '
+        'this iteration; the weights of iteration 3 produced it: the newest checkpoint from before '
+        f'that is {tmp_path / "iter_2.pth"}')
+    disabled = torch.amp.GradScaler('cpu', enabled=False)  # bfloat16 AMP: no skipped steps
+    with pytest.raises(FloatingPointError, match='^Non-finite gradient norm at iteration 1'):
+        FiniteLossHook().after_train_iter(fake_runner(0, grad_norm=float('nan'),
+                                                      loss_scaler=disabled), 0,
+                                          outputs=log_vars(loss_cls=0.5))
 
 
 def test_stops_at_a_loss_jump_beyond_the_factor() -> None:
