@@ -142,6 +142,12 @@ fi
 
 say "installing mmengine, mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable, test, deploy and analysis extras)"
 "${PIP[@]}" install -q -c "$PINS" -e "$ROOT[test,deploy,analysis]"
+# mmengine finds the package of a pure-Python config base (`from mmdet_centermask.configs... import
+# *`) at <site-packages>/mmdet_centermask, where an editable install has only an import hook: link
+# the checkout's package there, so that mmdet's own tools read those bases too (before anything of
+# ours is imported). Both import paths lead to the same files.
+SITE_PACKAGES="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+ln -sfn "$ROOT/mmdet_centermask" "$SITE_PACKAGES/mmdet_centermask"
 # COCO panoptic (mmdet's CocoPanopticMetric and panoptic loading import panopticapi): the PyPI
 # build of cocodataset/panopticapi. Without its declared dependencies: it pins numpy<2 and pulls
 # scikit-image, and needs only numpy, Pillow and pycocotools, which are here.

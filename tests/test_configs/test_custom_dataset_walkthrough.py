@@ -1,7 +1,9 @@
 """The README's custom-dataset walkthrough, both files exactly as the README writes them: each
-trains two iterations under ``tools/train.py`` and is tested under ``tools/test.py`` on a small
-COCO-format dataset of its own classes; the pure-Python one runs from outside the repository. A
-config that forgets one head's class count is stopped at build time, as the README says."""
+trains two iterations and is tested on a small COCO-format dataset of its own classes, the classic
+one under our ``tools/train.py`` and ``tools/test.py``, the pure-Python one from outside the
+repository under mmdet's own (which read its ``mmdet_centermask.configs`` base before anything of
+ours is imported). A config that forgets one head's class count is stopped at build time, as the
+README says."""
 import json
 import re
 import shutil
@@ -21,6 +23,8 @@ README = REPO_ROOT / 'README.md'
 CLASSIC_FILE = 'configs/my_dataset/centermask-lite_my-dataset.py'
 PURE_FILE = 'my_centermask_lite.py'
 SIZE = TINY_COCO_IMAGE_SIZE
+OUR_TOOLS = REPO_ROOT / 'tools'
+MMDET_TOOLS = Path(mmdet.__file__).parent / '.mim' / 'tools'
 
 
 def readme_config(first_line_start: str) -> str:
@@ -52,12 +56,13 @@ TEST_OPTIONS = [
      for key in ('num_workers=0', 'persistent_workers=False', 'batch_size=2')]
 
 
-def train_and_test(config: Path, cwd: Path) -> dict:
-    """Train two iterations and test the last checkpoint; the metrics of the test."""
+def train_and_test(config: Path, cwd: Path, tools: Path) -> dict:
+    """Train two iterations and test the last checkpoint with the ``train.py`` and ``test.py`` of
+    ``tools``; the metrics of the test."""
     work_dir = cwd / 'work_dirs' / 'my_dataset'
-    run_tool([sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), str(config), '--work-dir',
+    run_tool([sys.executable, str(tools / 'train.py'), str(config), '--work-dir',
               str(work_dir), '--cfg-options', *TEST_OPTIONS], cwd=cwd)
-    output = run_tool([sys.executable, str(REPO_ROOT / 'tools' / 'test.py'), str(config),
+    output = run_tool([sys.executable, str(tools / 'test.py'), str(config),
                        str(work_dir / 'iter_2.pth'), '--work-dir', str(work_dir / 'test'),
                        '--cfg-options', *TEST_OPTIONS], cwd=cwd)
     assert 'coco/segm_mAP' in output
@@ -75,10 +80,10 @@ def test_classic_walkthrough_config_trains_and_tests(tmp_path: Path):
     config = tmp_path / CLASSIC_FILE
     config.parent.mkdir()
     config.write_text(readme_config(f'# {CLASSIC_FILE} '))
-    metrics = train_and_test(config, tmp_path)
+    metrics = train_and_test(config, tmp_path, OUR_TOOLS)
     assert 0.0 <= metrics['coco/segm_mAP'] <= 1.0 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
     # mmdet's own FLOP counter on it (VoVNet's module names hold no '/', which it splits on)
-    get_flops = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'analysis_tools' / 'get_flops.py'
+    get_flops = MMDET_TOOLS / 'analysis_tools' / 'get_flops.py'
     output = run_tool([sys.executable, str(get_flops), str(config), '--num-images', '1',
                        '--cfg-options', 'model.backbone.init_cfg=None'], cwd=tmp_path)
     flops = re.search(r'Flops: ([\d.]+)G', output)
@@ -86,11 +91,11 @@ def test_classic_walkthrough_config_trains_and_tests(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_pure_python_walkthrough_config_trains_and_tests_from_anywhere(tmp_path: Path):
+def test_pure_python_walkthrough_config_trains_and_tests_under_mmdets_tools(tmp_path: Path):
     write_dataset(tmp_path)
     config = tmp_path / PURE_FILE
     config.write_text(readme_config(f'# {PURE_FILE} '))
-    metrics = train_and_test(config, tmp_path)
+    metrics = train_and_test(config, tmp_path, MMDET_TOOLS)
     assert 0.0 <= metrics['coco/segm_mAP'] <= 1.0 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
     scalars, = (tmp_path / 'work_dirs' / 'my_dataset').glob('*/vis_data/scalars.json')
     losses = [json.loads(line) for line in scalars.read_text().splitlines()]
@@ -99,8 +104,7 @@ def test_pure_python_walkthrough_config_trains_and_tests_from_anywhere(tmp_path:
     assert all(np.isfinite(r['loss_mask']) and np.isfinite(r['loss_mask_iou']) for r in losses)
     # mmdet's own log analysis runs on it (seaborn, from the set-up's analysis extra)
     curve = tmp_path / 'loss.png'
-    analyze_logs = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'analysis_tools' / \
-        'analyze_logs.py'
+    analyze_logs = MMDET_TOOLS / 'analysis_tools' / 'analyze_logs.py'
     run_tool([sys.executable, str(analyze_logs), 'plot_curve', str(scalars), '--keys', 'loss',
               'loss_mask', '--out', str(curve)], cwd=tmp_path, MPLBACKEND='Agg')
     assert curve.stat().st_size > 0
