@@ -1,6 +1,8 @@
 """Helpers shared by the tests (importable as ``helpers``: pytest puts ``tests/`` on sys.path for
 conftest.py)."""
 
+import re
+import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Dict, List, Sequence
@@ -202,6 +204,37 @@ def write_tiny_coco(root: Path) -> None:
     (root / 'annotations' / 'instances.json').write_text(
         json.dumps(dict(images=images, annotations=annotations, categories=categories))
     )
+
+
+def readme_config(first_line_start: str) -> str:
+    """The README's python block whose first line starts with ``first_line_start``."""
+    readme = (REPO_ROOT / 'README.md').read_text(encoding='utf-8')
+    blocks = re.findall(r'```python\n(.*?)```', readme, re.S)
+    block, = [b for b in blocks if b.startswith(first_line_start)]
+    return block
+
+
+def write_my_dataset(root: Path) -> None:
+    """The tiny COCO dataset (squares and bars) as data/my_dataset/ with train and val jsons."""
+    write_tiny_coco(root / 'data' / 'my_dataset')
+    annotations = root / 'data' / 'my_dataset' / 'annotations'
+    for split in ('train', 'val'):
+        shutil.copy(annotations / 'instances.json', annotations / f'{split}.json')
+
+
+# what only the walkthrough's tests change: no ImageNet weights offline, two iterations, small
+# images, an untrained model's detections kept (seeded, so that every image has some for metrics)
+_SIZE = TINY_COCO_IMAGE_SIZE
+WALKTHROUGH_OPTIONS = [
+    'model.backbone.init_cfg=None', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+    'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+    'model.test_cfg.bbox.score_thr=0.0', 'model.test_cfg.bbox.min_bbox_size=0',
+    'model.test_cfg.bbox.max_per_img=10', 'model.train_cfg.bbox.max_per_img=20',
+    'randomness.seed=0', f'train_dataloader.dataset.pipeline.2.scales=[({_SIZE},{_SIZE})]',
+    f'val_dataloader.dataset.pipeline.1.scale=({_SIZE},{_SIZE})',
+    f'test_dataloader.dataset.pipeline.1.scale=({_SIZE},{_SIZE})',
+] + [f'{split}_dataloader.{key}' for split in ('train', 'val', 'test')
+     for key in ('num_workers=0', 'persistent_workers=False', 'batch_size=2')]
 
 
 def tool_env(**env: str) -> dict:

@@ -22,6 +22,7 @@ PY="$VENV/bin/python"
 TORCH_VERSION=2.13.0
 MMCV_VERSION=2.1.0
 PANOPTICAPI=panopticapi-lite==0.2.0
+OPENMIM=openmim==0.3.9
 CACHE="${MMDET_CENTERMASK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmdet-centermask}"
 CONSTRAINTS="$ROOT/tools/constraints.txt"
 
@@ -140,8 +141,12 @@ else
     "${PIP[@]}" install -q -c "$PINS" "$WHEEL_DIR"/mmcv-*.whl
 fi
 
-say "installing mmengine, mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable, test, deploy and analysis extras)"
-"${PIP[@]}" install -q -c "$PINS" -e "$ROOT[test,deploy,analysis]"
+say "installing mmengine, mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable, test, deploy, analysis and mim extras)"
+"${PIP[@]}" install -q -c "$PINS" -e "$ROOT[test,deploy,analysis,mim]"
+# openmim (`mim search mmdet-centermask`, `mim train mmdet CONFIG`) without its opendatalab, which
+# pins setuptools below torch's minimum; the dependencies mim uses come with the mim extra above
+say "installing $OPENMIM (without dependencies)"
+"${PIP[@]}" install -q --no-deps "$OPENMIM"
 # mmengine finds the package of a pure-Python config base (`from mmdet_centermask.configs... import
 # *`) at <site-packages>/mmdet_centermask, where an editable install has only an import hook: link
 # the checkout's package there, so that mmdet's own tools read those bases too (before anything of

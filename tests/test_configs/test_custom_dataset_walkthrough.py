@@ -6,7 +6,6 @@ ours is imported). A config that forgets one head's class count is stopped at bu
 README says."""
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,46 +13,15 @@ import mmdet
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, TINY_COCO_IMAGE_SIZE, run_tool, write_tiny_coco
+from helpers import REPO_ROOT, WALKTHROUGH_OPTIONS, readme_config, run_tool, write_my_dataset
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
 
-README = REPO_ROOT / 'README.md'
 CLASSIC_FILE = 'configs/my_dataset/centermask-lite_my-dataset.py'
 PURE_FILE = 'my_centermask_lite.py'
-SIZE = TINY_COCO_IMAGE_SIZE
 OUR_TOOLS = REPO_ROOT / 'tools'
 MMDET_TOOLS = Path(mmdet.__file__).parent / '.mim' / 'tools'
-
-
-def readme_config(first_line_start: str) -> str:
-    """The README's python block whose first line starts with ``first_line_start``."""
-    blocks = re.findall(r'```python\n(.*?)```', README.read_text(encoding='utf-8'), re.S)
-    block, = [b for b in blocks if b.startswith(first_line_start)]
-    return block
-
-
-def write_dataset(root: Path) -> None:
-    """The tiny COCO dataset (squares and bars) as data/my_dataset/ with train and val jsons."""
-    write_tiny_coco(root / 'data' / 'my_dataset')
-    annotations = root / 'data' / 'my_dataset' / 'annotations'
-    for split in ('train', 'val'):
-        shutil.copy(annotations / 'instances.json', annotations / f'{split}.json')
-
-
-# what only the test changes: no ImageNet weights offline, two iterations, small images, an
-# untrained model's detections kept (seeded, so that every image has some for the metrics)
-TEST_OPTIONS = [
-    'model.backbone.init_cfg=None', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-    'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
-    'model.test_cfg.bbox.score_thr=0.0', 'model.test_cfg.bbox.min_bbox_size=0',
-    'model.test_cfg.bbox.max_per_img=10', 'model.train_cfg.bbox.max_per_img=20',
-    'randomness.seed=0', f'train_dataloader.dataset.pipeline.2.scales=[({SIZE},{SIZE})]',
-    f'val_dataloader.dataset.pipeline.1.scale=({SIZE},{SIZE})',
-    f'test_dataloader.dataset.pipeline.1.scale=({SIZE},{SIZE})',
-] + [f'{split}_dataloader.{key}' for split in ('train', 'val', 'test')
-     for key in ('num_workers=0', 'persistent_workers=False', 'batch_size=2')]
 
 
 def train_and_test(config: Path, cwd: Path, tools: Path) -> dict:
@@ -61,10 +29,10 @@ def train_and_test(config: Path, cwd: Path, tools: Path) -> dict:
     ``tools``; the metrics of the test."""
     work_dir = cwd / 'work_dirs' / 'my_dataset'
     run_tool([sys.executable, str(tools / 'train.py'), str(config), '--work-dir',
-              str(work_dir), '--cfg-options', *TEST_OPTIONS], cwd=cwd)
+              str(work_dir), '--cfg-options', *WALKTHROUGH_OPTIONS], cwd=cwd)
     output = run_tool([sys.executable, str(tools / 'test.py'), str(config),
                        str(work_dir / 'iter_2.pth'), '--work-dir', str(work_dir / 'test'),
-                       '--cfg-options', *TEST_OPTIONS], cwd=cwd)
+                       '--cfg-options', *WALKTHROUGH_OPTIONS], cwd=cwd)
     assert 'coco/segm_mAP' in output
     metrics_file, = (work_dir / 'test').glob('*/*.json')
     return json.loads(metrics_file.read_text())
@@ -72,7 +40,7 @@ def train_and_test(config: Path, cwd: Path, tools: Path) -> dict:
 
 @pytest.mark.slow
 def test_classic_walkthrough_config_trains_and_tests(tmp_path: Path):
-    write_dataset(tmp_path)
+    write_my_dataset(tmp_path)
     # the config lives in configs/my_dataset/ of a clone: its _base_ is ../centermask/...
     (tmp_path / 'configs').mkdir()
     for folder in (REPO_ROOT / 'configs').iterdir():
@@ -92,7 +60,7 @@ def test_classic_walkthrough_config_trains_and_tests(tmp_path: Path):
 
 @pytest.mark.slow
 def test_pure_python_walkthrough_config_trains_and_tests_under_mmdets_tools(tmp_path: Path):
-    write_dataset(tmp_path)
+    write_my_dataset(tmp_path)
     config = tmp_path / PURE_FILE
     config.write_text(readme_config(f'# {PURE_FILE} '))
     metrics = train_and_test(config, tmp_path, MMDET_TOOLS)

@@ -1,19 +1,29 @@
 """What the package carries for mmdet users: ``.mim/`` (classic configs, tools, demo, model
-index) in the source tree (links) and in the wheel (copies), and ``mmdet_centermask::`` bases."""
+index) in the source tree (links) and in the wheel (copies), and ``mmdet_centermask::`` bases.
+The built wheel, installed alone (``pip install --target``, first on the path; the checkout is
+not importable from the working directory), serves ``mim search``, mmdet's own ``tools/train.py``
+on a classic and a pure-Python config, ``get_flops.py`` and the video demo."""
+import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import cv2
+import mmdet
+import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import WALKTHROUGH_OPTIONS, readme_config, run_tool, write_my_dataset
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 MIM = ROOT / 'mmdet_centermask' / '.mim'
+MMDET_TOOLS = Path(mmdet.__file__).parent / '.mim' / 'tools'
+LITE = 'centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'
 CLASSIC = sorted(str(p.relative_to(ROOT / 'configs')) for p in (ROOT / 'configs').rglob('*.py'))
 
 
@@ -41,12 +51,27 @@ def test_own_config_base_resolves_in_the_mmdet_scope(tmp_path: Path):
     assert model.bbox_head.num_classes == 3
 
 
-@pytest.mark.slow
-def test_wheel_carries_every_config_tool_and_the_model_index(tmp_path: Path):
+@pytest.fixture(scope='module')
+def wheel(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp('dist')
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
-                    '--no-build-isolation', '-w', str(tmp_path), str(ROOT)], check=True,
+                    '--no-build-isolation', '-w', str(folder), str(ROOT)], check=True,
                    capture_output=True, timeout=300)
-    wheel, = tmp_path.glob('mmdet_centermask-*.whl')
+    wheel, = folder.glob('mmdet_centermask-*.whl')
+    return wheel
+
+
+@pytest.fixture(scope='module')
+def installed(wheel: Path, tmp_path_factory) -> Path:
+    """The wheel installed alone into a folder that goes first on ``PYTHONPATH``."""
+    site = tmp_path_factory.mktemp('site')
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target',
+                    str(site), str(wheel)], check=True, capture_output=True, timeout=300)
+    return site
+
+
+@pytest.mark.slow
+def test_wheel_carries_every_config_tool_and_the_model_index(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
     prefix = 'mmdet_centermask/.mim/'
     assert f'{prefix}model-index.yml' in names
@@ -57,3 +82,48 @@ def test_wheel_carries_every_config_tool_and_the_model_index(tmp_path: Path):
     assert {f'{prefix}demo/{p.name}' for p in (ROOT / 'demo').glob('*.py')} <= names
     pure = {str(p.relative_to(ROOT)) for p in (ROOT / 'mmdet_centermask' / 'configs').rglob('*.py')}
     assert pure <= names
+
+
+def write_clip(path: Path, frames: int = 3) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), 5.0, (128, 96))
+    for i in range(frames):
+        frame = np.full((96, 128, 3), 40, np.uint8)
+        frame[20:60, 10 + 20 * i:50 + 20 * i] = (40, 200, 40)
+        writer.write(frame)
+    writer.release()
+
+
+@pytest.mark.slow
+def test_installed_wheel_serves_mim_mmdets_tools_and_the_demo(installed: Path, tmp_path: Path):
+    def run(*command: str) -> str:
+        return run_tool([sys.executable, *command], cwd=tmp_path, PYTHONPATH=str(installed))
+
+    package = installed / 'mmdet_centermask'
+    assert run('-c', 'import mmdet_centermask; print(mmdet_centermask.__file__)').strip() == str(
+        package / '__init__.py')
+    found = re.findall(r'config id: (\S+)', run('-m', 'mim', 'search', 'mmdet-centermask'))
+    assert Path(LITE).stem in found and len(found) == len(set(found)) >= 14
+
+    # the README walkthrough's two configs, the classic one starting from the wheel's zoo config
+    write_my_dataset(tmp_path)
+    classic = tmp_path / 'lite_classic.py'
+    classic.write_text(readme_config('# configs/my_dataset/').replace(
+        f"'../{LITE}'", repr(str(package / '.mim' / 'configs' / LITE))))
+    pure = tmp_path / 'lite_pure.py'
+    pure.write_text(readme_config('# my_centermask_lite.py'))
+    for config in (classic, pure):
+        work_dir = tmp_path / config.stem
+        output = run(str(MMDET_TOOLS / 'train.py'), str(config), '--work-dir', str(work_dir),
+                     '--cfg-options', *WALKTHROUGH_OPTIONS)
+        assert 'Iter(train) [2/2]' in output and (work_dir / 'iter_2.pth').is_file()
+    output = run(str(MMDET_TOOLS / 'analysis_tools' / 'get_flops.py'), str(classic),
+                 '--num-images', '1', '--cfg-options', 'model.backbone.init_cfg=None')
+    assert float(re.search(r'Flops: ([\d.]+)G', output)[1]) > 1
+
+    clip, annotated = tmp_path / 'clip.mp4', tmp_path / 'clip_masks.mp4'
+    write_clip(clip)
+    output = run(str(package / '.mim' / 'demo' / 'video_demo.py'), str(clip), str(classic),
+                 str(tmp_path / 'lite_classic' / 'iter_2.pth'), '--out', str(annotated),
+                 '--pred-score-thr', '0')
+    assert f'3 frames written to {annotated}' in output
+    assert cv2.VideoCapture(str(annotated)).get(cv2.CAP_PROP_FRAME_COUNT) == 3
