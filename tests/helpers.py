@@ -237,6 +237,23 @@ WALKTHROUGH_OPTIONS = [
      for key in ('num_workers=0', 'persistent_workers=False', 'batch_size=2')]
 
 
+CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, CLIP_FPS = 4, 96, 128, 10.0
+
+
+def write_clip(path: Path) -> None:
+    """A short mp4 clip of a coloured square moving over noise."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), CLIP_FPS,
+                             (CLIP_WIDTH, CLIP_HEIGHT))
+    for i in range(CLIP_FRAMES):
+        frame = rng.integers(0, 80, (CLIP_HEIGHT, CLIP_WIDTH, 3), dtype=np.uint8)
+        frame[20:60, 10 + 15 * i:50 + 15 * i] = (40, 200, 40)
+        writer.write(frame)
+    writer.release()
+
+
 def tool_env(**env: str) -> dict:
     """The environment of a tool subprocess: this one with one OpenMP thread per process (results
     do not depend on the machine's core count, and two processes do not oversubscribe two cores),

@@ -5,7 +5,6 @@ repository under mmdet's own (which read its ``mmdet_centermask.configs`` base b
 ours is imported). A config that forgets one head's class count is stopped at build time, as the
 README says."""
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -50,12 +49,6 @@ def test_classic_walkthrough_config_trains_and_tests(tmp_path: Path):
     config.write_text(readme_config(f'# {CLASSIC_FILE} '))
     metrics = train_and_test(config, tmp_path, OUR_TOOLS)
     assert 0.0 <= metrics['coco/segm_mAP'] <= 1.0 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
-    # mmdet's own FLOP counter on it (VoVNet's module names hold no '/', which it splits on)
-    get_flops = MMDET_TOOLS / 'analysis_tools' / 'get_flops.py'
-    output = run_tool([sys.executable, str(get_flops), str(config), '--num-images', '1',
-                       '--cfg-options', 'model.backbone.init_cfg=None'], cwd=tmp_path)
-    flops = re.search(r'Flops: ([\d.]+)G', output)
-    assert flops and float(flops[1]) > 1, output[-2000:]
 
 
 @pytest.mark.slow

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import cv2
 import mmdet
-import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import WALKTHROUGH_OPTIONS, readme_config, run_tool, write_my_dataset
+from helpers import (CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, WALKTHROUGH_OPTIONS,
+                     readme_config, run_tool, write_clip, write_my_dataset)
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
@@ -84,15 +84,6 @@ def test_wheel_carries_every_config_tool_and_the_model_index(wheel: Path):
     assert pure <= names
 
 
-def write_clip(path: Path, frames: int = 3) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), 5.0, (128, 96))
-    for i in range(frames):
-        frame = np.full((96, 128, 3), 40, np.uint8)
-        frame[20:60, 10 + 20 * i:50 + 20 * i] = (40, 200, 40)
-        writer.write(frame)
-    writer.release()
-
-
 @pytest.mark.slow
 def test_installed_wheel_serves_mim_mmdets_tools_and_the_demo(installed: Path, tmp_path: Path):
     def run(*command: str) -> str:
@@ -125,5 +116,10 @@ def test_installed_wheel_serves_mim_mmdets_tools_and_the_demo(installed: Path, t
     output = run(str(package / '.mim' / 'demo' / 'video_demo.py'), str(clip), str(classic),
                  str(tmp_path / 'lite_classic' / 'iter_2.pth'), '--out', str(annotated),
                  '--pred-score-thr', '0')
-    assert f'3 frames written to {annotated}' in output
-    assert cv2.VideoCapture(str(annotated)).get(cv2.CAP_PROP_FRAME_COUNT) == 3
+    assert f'{CLIP_FRAMES} frames written to {annotated}' in output
+    capture = cv2.VideoCapture(str(annotated))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == CLIP_FRAMES
+    assert capture.get(cv2.CAP_PROP_FRAME_WIDTH) == CLIP_WIDTH
+    assert capture.get(cv2.CAP_PROP_FRAME_HEIGHT) == CLIP_HEIGHT
+    assert capture.get(cv2.CAP_PROP_FPS) == CLIP_FPS
+    capture.release()

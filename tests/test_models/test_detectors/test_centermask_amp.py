@@ -165,11 +165,14 @@ def test_fcos_post_processing_in_float32() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (bfloat16) path')
 def test_amp_trains_on_the_demo_data(tmp_path) -> None:
+    # a demo dataset of its own (the main-job test writes data/centermask_demo, maybe meanwhile)
+    data_root = tmp_path / 'demo'
     run_tool([sys.executable, 'tools/dataset_converters/make_demo_dataset.py', '--out',
-              'data/centermask_demo'], cwd=REPO_ROOT, timeout=600)
+              str(data_root), '--num-train', '64', '--num-val', '4'], cwd=REPO_ROOT, timeout=600)
     work_dir = tmp_path / 'amp'
     run_tool([sys.executable, 'tools/train.py', DEMO_CONFIG, '--amp', '--work-dir', str(work_dir),
-              '--cfg-options', 'train_cfg.max_iters=16', 'default_hooks.logger.interval=1',
+              '--cfg-options', f'train_dataloader.dataset.data_root={data_root}/',
+              'train_cfg.max_iters=16', 'default_hooks.logger.interval=1',
               'log_processor.window_size=1', 'val_cfg=None', 'val_dataloader=None',
               'val_evaluator=None'], cwd=REPO_ROOT, OMP_NUM_THREADS='2')
     dumped = (work_dir / 'centermask-lite_v2-19-slim-dw_fpn_demo.py').read_text()
