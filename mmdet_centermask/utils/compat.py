@@ -64,8 +64,8 @@ use it to show that each fix is needed).
    workers check for a dead parent only between batches, and one whose batch is still being
    written into the results pipe waits forever (the other workers hold its reading end).
    Loaders built by ``Runner.build_dataloader`` now ask Linux to send their workers
-   ``SIGKILL`` when the process that started them ends (``prctl(PR_SET_PDEATHSIG)``), after
-   mmengine's own ``worker_init_fn`` (seeding) has run.
+   ``SIGKILL`` when the process that started them ends (``prctl(PR_SET_PDEATHSIG)``), before
+   mmengine's own ``worker_init_fn`` (seeding) runs.
 9. **Unreadable checkpoints are named.** An empty or truncated local file given to mmengine's
    checkpoint loader raised a bare ``EOFError`` or torch's ``PytorchStreamReader failed``; it
    raises :class:`~mmdet_centermask.utils.checkpoint_errors.UnreadableCheckpointError` with its
