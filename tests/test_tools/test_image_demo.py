@@ -1,16 +1,13 @@
 """``demo/image_demo.py``'s input listing: a folder's unreadable images are skipped and named, and
 an input with nothing to draw is an error that says why (the whole run is in test_run_demo.py)."""
-import importlib.util
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from helpers import REPO_ROOT
+from helpers import load_tool
 
-spec = importlib.util.spec_from_file_location('image_demo', REPO_ROOT / 'demo' / 'image_demo.py')
-image_demo = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(image_demo)
+image_demo = load_tool('image_demo', folder='demo')
 
 
 def write_image(path: Path) -> bytes:

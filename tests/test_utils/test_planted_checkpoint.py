@@ -5,7 +5,6 @@ Each must load the weights and never run the code. ``--resume`` and ``DetInferen
 the two paths where mmengine itself executes the stored text, are compat fix 7's scenarios in
 ``test_compat.py`` (they fail there without the fix)."""
 import importlib
-import importlib.util
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Callable, Dict
 
 import pytest
 import torch
-from helpers import CONFIG_DIR, REPO_ROOT, load_config
+from helpers import CONFIG_DIR, REPO_ROOT, load_config, load_tool
 from mmengine.runner import Runner
 
 from mmdet.registry import MODELS
@@ -22,13 +21,6 @@ from mmdet_centermask.utils.checkpoint_check import check_checkpoint_fits
 
 CONFIG = 'centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
 PROBE = 'bbox_head.conv_cls.bias'  # a tensor set to 7 in the planted file
-
-
-def _import(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -58,7 +50,7 @@ def via_load_from(path: Path, work_dir: Path) -> torch.Tensor:
 
 
 def via_image_demo(path: Path, work_dir: Path) -> torch.Tensor:
-    image_demo = _import('image_demo', REPO_ROOT / 'demo' / 'image_demo.py')
+    image_demo = load_tool('image_demo', folder='demo')
     args = Namespace(config=str(CONFIG_DIR / CONFIG), checkpoint=str(path), device='cpu',
                      pred_score_thr=0.5, palette='none', cfg_options=None)
     return image_demo.build_inferencer(args, show_progress=False).model.state_dict()[PROBE]
