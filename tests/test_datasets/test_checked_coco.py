@@ -164,6 +164,8 @@ def test_truncated_annotation_file_is_an_error_naming_it(tmp_path):
         build(str(truncated))
 
 
+@pytest.mark.skipif(not (COCO45 / 'images').is_dir(),
+                    reason=f'real COCO data not found at {COCO45} (shared data folder)')
 def test_coco45_loads_as_mmdet_loads_it():
     ann_file = str(COCO45 / 'instances.json')
     kwargs = dict(classes=None, filter_cfg=None)
