@@ -36,7 +36,7 @@ test_dataloader = val_dataloader
 max_iters = 360000
 train_cfg = dict(max_iters=max_iters)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1001),
     dict(
         type='MultiStepLR',
         begin=0,

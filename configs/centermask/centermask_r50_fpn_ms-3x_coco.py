@@ -6,7 +6,7 @@ custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
 max_iters = 270000
 train_cfg = dict(max_iters=max_iters)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1001),
     dict(
         type='MultiStepLR',
         begin=0,

@@ -33,7 +33,7 @@ def test_recipe(name):
     schedule = name.rsplit('_', 2)[-2].split('-')[-1]
     assert (cfg.train_cfg.max_iters, cfg.param_scheduler[1].milestones) == SCHEDULES[schedule]
     assert cfg.param_scheduler[0] == dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1001
     )
     assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 16
     optimizer = cfg.optim_wrapper.optimizer

@@ -52,7 +52,7 @@ train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=1000
 val_cfg = dict(type=ValLoop)
 test_cfg = dict(type=TestLoop)
 param_scheduler = [
-    dict(type=LinearLR, start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type=LinearLR, start_factor=0.001, by_epoch=False, begin=0, end=1001),
     dict(
         type=MultiStepLR,
         begin=0,

@@ -11,7 +11,7 @@ with read_base():
 max_iters = 270000
 train_cfg.update(dict(max_iters=max_iters))
 param_scheduler = [
-    dict(type=LinearLR, start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type=LinearLR, start_factor=0.001, by_epoch=False, begin=0, end=1001),
     dict(
         type=MultiStepLR,
         begin=0,
