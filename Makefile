@@ -1,4 +1,6 @@
-# The two quick-start commands (README): `make demo` and `make test`. Both set up .venv first.
+# The two quick-start commands (README): `make demo` and `make test`. Both set up .venv (the
+# OpenMMLab stack) first. `make test-onedl`: the stack subset on the OneDL stack (.venv-onedl);
+# `make ci` (what .ci/run runs): `make test` and `make test-onedl`.
 # `make demo-panoptic`: the optional panoptic demo (README).
 # `make benchmark [BENCH_OPTS="--channels-last --fuse-conv-bn"]`: the README's speed tables
 # (inference side by side with mmdet's own models), written to work_dirs/benchmark/.
@@ -6,6 +8,15 @@
 # `make benchmark-peers`: CenterMask-Lite beside the real-time peers, with the speed/accuracy plot.
 # `make benchmark-train`: seconds per training iteration, batch 2.
 PYTHON := .venv/bin/python
+ONEDL_PYTHON := .venv-onedl/bin/python
+# on the other stack, every place the plugin touches mmdet / mmengine internals: the compat fixes
+# and their proofs, the stack window, every zoo config built (both styles), training steps and
+# predictions of every detector and head, the subclassed mmdet modules, converters, export
+# parity, checkpoint loading, and mmdet's own tools on classic and pure-Python configs
+ONEDL_TESTS := tests/test_compat tests/test_stack_window.py tests/test_configs tests/test_models \
+	tests/test_datasets tests/test_deployment tests/test_utils tests/test_engine \
+	tests/test_tools/test_model_converters.py tests/test_tools/test_panoptic_converter.py \
+	tests/test_tools/test_lite_mv2_and_x101_converters.py tests/test_tools/test_train_test_tools.py
 BENCH_OPTS :=
 space := $() $()
 BENCH_TAG := $(subst $(space),_,$(strip $(patsubst --%,%,$(BENCH_OPTS))))
@@ -26,10 +37,13 @@ PEERS := mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py mmdet::rtmdet/rtmdet-i
 PEERS_DIR := work_dirs/benchmark/peers
 TRAIN_DIR := work_dirs/benchmark/train
 
-.PHONY: setup demo demo-panoptic test benchmark benchmark-exported benchmark-peers benchmark-train
+.PHONY: setup setup-onedl demo demo-panoptic test test-onedl ci benchmark benchmark-exported benchmark-peers benchmark-train
 
 setup:
 	@bash tools/setup_env.sh
+
+setup-onedl:
+	@MMDET_CENTERMASK_STACK=onedl bash tools/setup_env.sh
 
 demo: setup
 	$(PYTHON) tools/run_demo.py
@@ -40,6 +54,11 @@ demo-panoptic: setup
 
 test: setup
 	$(PYTHON) -m pytest tests -q -rs
+
+test-onedl: setup-onedl
+	$(ONEDL_PYTHON) -m pytest $(ONEDL_TESTS) -q -rs
+
+ci: test test-onedl
 
 benchmark: setup
 	@mkdir -p $(BENCH_DIR)

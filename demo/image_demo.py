@@ -21,7 +21,8 @@ from mmengine.config import Config, DictAction
 from mmengine.fileio import list_dir_or_file
 
 # registers the models even for configs without custom_imports
-import mmdet_centermask  # noqa: F401
+import mmdet_centermask  # noqa: F401 (registers our models)
+import mmdet_centermask.compat  # noqa: F401 (the fixes this stack needs)
 from mmdet.apis import DetInferencer
 from mmdet.apis.det_inferencer import IMG_EXTENSIONS
 

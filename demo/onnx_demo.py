@@ -13,6 +13,7 @@ import mmcv
 from mmengine.config import Config
 
 import mmdet_centermask  # noqa: F401 (registers our models)
+import mmdet_centermask.compat  # noqa: F401 (the fixes this stack needs)
 from mmdet.visualization import DetLocalVisualizer
 from mmdet_centermask.deployment import ExportedCenterMask
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Set up (idempotently) the project's virtual environment in .venv:
-#   torch 2.13.0 (CPU) -> mmcv 2.1.0 built WITH its compiled CPU ops (wheel cached outside the repo,
-#   keyed by torch and Python version) -> mmengine, mmdet, pycocotools -> this package, editable
-#   -> panopticapi-lite (COCO panoptic loading and PQ); the deploy extra: onnx, onnxscript,
-#   onnxruntime, openvino (ONNX export and inference).
-# A second run on a set-up machine only compares a stamp and returns in about a second.
+# Set up (idempotently) a virtual environment with one of the two MMDetection stacks:
+#   openmmlab (the default, .venv): torch 2.13.0 (CPU) -> mmcv 2.1.0 built WITH its compiled ops
+#     -> mmengine 0.10.7, mmdet 3.3.0 (OpenMMLab's last releases);
+#   onedl (.venv-onedl): torch 2.13.0 (CPU) -> onedl-mmcv 2.3.6 built with its ops ->
+#     onedl-mmengine 0.10.12, onedl-mmdetection 3.5.1 (VBTI's maintained forks, same imports);
+# then pycocotools, this package (editable, with the test, deploy, analysis and mim extras),
+# openmim and panopticapi-lite. The mmcv wheel is cached outside the repo, keyed by stack, torch,
+# Python and CUDA build. A second run on a set-up machine compares a stamp and returns at once.
+# Both stacks build mmcv with -std=c++17, which torch 2.14's headers (C++20) refuse: torch 2.13.
 #
-# Environment: PYTHON (interpreter to create the venv with, default python3.11 or python3),
+# Environment: MMDET_CENTERMASK_STACK (openmmlab, the default, or onedl),
+#              PYTHON (interpreter to create the venv with, default python3.11 or python3),
 #              MMDET_CENTERMASK_CACHE (wheel cache, default ~/.cache/mmdet-centermask),
 #              MMDET_CENTERMASK_CUDA (auto, the default: a CUDA build where a GPU and nvcc are
 #                present; cpu; or a PyTorch wheel tag such as cu128 or cu130),
@@ -17,16 +21,22 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
-PY="$VENV/bin/python"
 TORCH_VERSION=2.13.0
-MMCV_VERSION=2.1.0
 PANOPTICAPI=panopticapi-lite==0.2.0
 OPENMIM=openmim==0.3.9
 CACHE="${MMDET_CENTERMASK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmdet-centermask}"
-CONSTRAINTS="$ROOT/tools/constraints.txt"
 
 say() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+STACK="${MMDET_CENTERMASK_STACK:-openmmlab}"
+case "$STACK" in
+    openmmlab) VENV="$ROOT/.venv"; MMCV_DIST=mmcv; CONSTRAINTS="$ROOT/tools/constraints.txt" ;;
+    onedl) VENV="$ROOT/.venv-onedl"; MMCV_DIST=onedl-mmcv
+           CONSTRAINTS="$ROOT/tools/constraints-onedl.txt" ;;
+    *) say "MMDET_CENTERMASK_STACK=$STACK: expected openmmlab or onedl"; exit 1 ;;
+esac
+PY="$VENV/bin/python"
+MMCV_VERSION="$(sed -n "s/^$MMCV_DIST==//p" "$CONSTRAINTS")"
 
 # CPU or CUDA: CUDA_TAG is cpu or a PyTorch wheel tag (cuXYZ from nvcc's release X.YZ),
 # CUDA_ARCH the compute capability of the first GPU (mmcv's TORCH_CUDA_ARCH_LIST).
@@ -53,7 +63,7 @@ if [[ "$CUDA_TAG" != cpu ]]; then
         exit 1
     fi
 fi
-BUILD="torch $TORCH_VERSION, $CUDA_TAG${CUDA_ARCH:+, sm ${CUDA_ARCH}}"
+BUILD="$STACK stack, torch $TORCH_VERSION, $CUDA_TAG${CUDA_ARCH:+, sm ${CUDA_ARCH}}"
 # the pins, with the torch of a CUDA build where it differs (2.11.0 matches 2.11.0+cu130)
 PINS="$CONSTRAINTS"
 if [[ "torch==$TORCH_VERSION" != "$(grep '^torch==' "$CONSTRAINTS")" ]]; then
@@ -103,17 +113,17 @@ say "installing build tools (setuptools<82, wheel, ninja, numpy)"
 "${PIP[@]}" install -q -c "$PINS" "setuptools<82" wheel ninja numpy packaging
 
 PYTAG="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-WHEEL_DIR="$CACHE/wheels/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$PYTAG"
+WHEEL_DIR="$CACHE/wheels/$MMCV_DIST-$MMCV_VERSION-torch$TORCH_VERSION-$PYTAG"
 OPS=CPU
 if [[ "$CUDA_TAG" != cpu ]]; then
     WHEEL_DIR="$WHEEL_DIR-$CUDA_TAG-sm${CUDA_ARCH/./}"
     OPS="CUDA ($CUDA_TAG, sm $CUDA_ARCH) and CPU"
 fi
-if installed mmcv "$MMCV_VERSION" && "$PY" -c "import mmcv.ops" 2>/dev/null; then
-    say "mmcv $MMCV_VERSION with compiled ops present"
+if installed "$MMCV_DIST" "$MMCV_VERSION" && "$PY" -c "import mmcv.ops" 2>/dev/null; then
+    say "$MMCV_DIST $MMCV_VERSION with compiled ops present"
 else
-    if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
-        say "building mmcv $MMCV_VERSION with $OPS ops (CPU only: about 6-7 min on 2 cores; compiler output follows)"
+    if ! ls "$WHEEL_DIR"/*mmcv-*.whl >/dev/null 2>&1; then
+        say "building $MMCV_DIST $MMCV_VERSION with $OPS ops (CPU only: about 15 min on 2 cores; progress follows)"
         mkdir -p "$WHEEL_DIR"
         TMP_WHEELS="$(mktemp -d)"
         LOG="$TMP_WHEELS/build.log"
@@ -122,7 +132,7 @@ else
         [[ "$CUDA_TAG" != cpu ]] && FORCE_CUDA=1
         MMCV_WITH_OPS=1 FORCE_CUDA=$FORCE_CUDA TORCH_CUDA_ARCH_LIST="$CUDA_ARCH" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
             "${PIP[@]}" wheel -v --no-build-isolation --no-deps -c "$PINS" \
-            -w "$TMP_WHEELS" "mmcv==$MMCV_VERSION" > "$LOG" 2>&1 &
+            -w "$TMP_WHEELS" "$MMCV_DIST==$MMCV_VERSION" > "$LOG" 2>&1 &
         BUILD_PID=$!
         while kill -0 "$BUILD_PID" 2>/dev/null; do
             sleep 20
@@ -131,18 +141,18 @@ else
         done
         if ! wait "$BUILD_PID"; then
             tail -n 40 "$LOG"
-            say "mmcv build failed; full log: $LOG"
+            say "$MMCV_DIST build failed; full log: $LOG"
             exit 1
         fi
-        mv "$TMP_WHEELS"/mmcv-*.whl "$WHEEL_DIR"/
+        mv "$TMP_WHEELS"/*mmcv-*.whl "$WHEEL_DIR"/
         rm -rf "$TMP_WHEELS"
     fi
     say "installing cached mmcv wheel from $WHEEL_DIR"
-    "${PIP[@]}" install -q -c "$PINS" "$WHEEL_DIR"/mmcv-*.whl
+    "${PIP[@]}" install -q -c "$PINS" "$WHEEL_DIR"/*mmcv-*.whl
 fi
 
-say "installing mmengine, mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable, test, deploy, analysis and mim extras)"
-"${PIP[@]}" install -q -c "$PINS" -e "$ROOT[test,deploy,analysis,mim]"
+say "installing the $STACK stack's mmengine and mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable; $STACK, test, deploy, analysis and mim extras)"
+"${PIP[@]}" install -q -c "$PINS" -e "$ROOT[$STACK,test,deploy,analysis,mim]"
 # openmim (`mim search mmdet-centermask`, `mim train mmdet CONFIG`) without its opendatalab, which
 # pins setuptools below torch's minimum; the dependencies mim uses come with the mim extra above
 say "installing $OPENMIM (without dependencies)"

@@ -2,8 +2,8 @@
 Runner.
 
 Beyond mmdet's tool: ``mmdet_centermask`` is imported first, so our model types resolve in
-configs without ``custom_imports`` and the fixes of :mod:`mmdet_centermask.utils.compat` are
-active (e.g. loading mmengine checkpoints with torch >= 2.6); without CUDA the distributed
+configs without ``custom_imports``, and the fixes of :mod:`mmdet_centermask.compat` that the
+running stack needs are active (e.g. loading mmengine checkpoints with torch >= 2.6); without CUDA the distributed
 backend is ``gloo``; a checkpoint whose keys or shapes differ from the model's is an error
 instead of mmengine's warnings.
 
@@ -24,7 +24,8 @@ from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+import mmdet_centermask  # noqa: F401 (registers our models)
+import mmdet_centermask.compat  # noqa: F401 (the fixes this stack needs)
 from mmdet_centermask.models import CenterMask
 from mmdet_centermask.utils import close_process_group, load_tool_config
 from mmdet_centermask.utils.checkpoint_check import check_checkpoint_fits

@@ -1,10 +1,10 @@
 """Train a detector: mmdet 3.3's ``tools/train.py`` command line over mmengine's Runner.
 
 Beyond mmdet's tool: ``mmdet_centermask`` is imported first, so our model types resolve in
-configs without ``custom_imports`` and the fixes of :mod:`mmdet_centermask.utils.compat` are
-active; without CUDA the distributed backend is ``gloo`` and ``--amp`` autocasts to bfloat16; a
-``load_from`` checkpoint that would fill less than half of the model (another architecture) is an
-error instead of mmengine's warnings.
+configs without ``custom_imports``, and the fixes of :mod:`mmdet_centermask.compat` that the
+running stack needs are active; without CUDA the distributed backend is ``gloo`` and ``--amp``
+autocasts to bfloat16; a ``load_from`` checkpoint that would fill less than half of the model
+(another architecture) is an error instead of mmengine's warnings.
 
 Example::
 
@@ -20,7 +20,8 @@ from mmengine.config import DictAction
 from mmengine.device import get_device
 from mmengine.runner import Runner
 
-import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+import mmdet_centermask  # noqa: F401 (registers our models)
+import mmdet_centermask.compat  # noqa: F401 (the fixes this stack needs)
 from mmdet_centermask.utils import close_process_group, load_tool_config
 from mmdet_centermask.utils.checkpoint_check import check_checkpoint_fits
 

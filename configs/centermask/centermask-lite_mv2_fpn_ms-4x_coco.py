@@ -3,7 +3,8 @@
 # centermask2's MobileNetV2: every BN frozen, ReLU6, no final 1280-channel conv (FREEZE_AT 0: every
 # conv trained); the FPN takes res3-res5 (32, 96 and 320 channels at strides 8-32).
 _base_ = './centermask-lite_v2-39_fpn_ms-4x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

@@ -1,5 +1,6 @@
 _base_ = './centermask-lite_v2-39_fpn_ms-4x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

@@ -2,7 +2,8 @@
 # and MaskIoU heads; 4x = 360k iterations, steps 300k/340k; short side 580 or 600 (max 1000) in
 # training, 600/1000 at test.
 _base_ = './centermask_v2-39_fpn_ms-3x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 lite_channels = 128
 model = dict(

@@ -5,7 +5,8 @@ _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 # polygons stay polygons (centermask2's mask and MaskIoU targets); an image with RLE masks on
 # non-crowd instances falls back to bitmaps (LoadPolygonAnnotations). CheckedLoadImageFromFile:

@@ -1,7 +1,8 @@
 # CenterMask with the VoVNetV2-39 backbone (eSE + identity mapping), recipe of
 # centermask_r50_fpn_1x_coco.py.
 _base_ = './centermask_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

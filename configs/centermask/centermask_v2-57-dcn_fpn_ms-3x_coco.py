@@ -1,6 +1,7 @@
 # Deformable VoVNetV2-57: modulated deformable convolution (DCNv2) in every 3x3 conv of stages 3-5.
 _base_ = './centermask_v2-57_fpn_ms-3x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

@@ -2,7 +2,8 @@
 # ResNeXt-101 32x8d (MSRA X-101-32x8d.pkl, a C2 model: STRIDE_IN_1X1=False, i.e. the stride in the
 # 3x3 conv, mmdet style='pytorch'), BGR input with the C2 model's pixel std.
 _base_ = './centermask_r50_fpn_ms-3x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     data_preprocessor=dict(std=[57.375, 57.120, 58.395]),

@@ -6,7 +6,8 @@
 # instances (instances_train2017.json for the instance ground truth, instances_val2017.json for the
 # box and mask AP).
 _base_ = '../centermask/centermask_r50_fpn_ms-3x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 num_things_classes = 80
 num_stuff_classes = 53

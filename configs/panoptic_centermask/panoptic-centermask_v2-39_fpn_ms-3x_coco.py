@@ -2,7 +2,8 @@
 # panoptic_centermask_V_39_eSE_FPN_ms_3x: Base-Panoptic-VoVNet-FPN.yaml), the recipe of
 # panoptic-centermask_r50_fpn_ms-3x_coco.py with the VoVNetV2-39 backbone giving stage2-stage5.
 _base_ = './panoptic-centermask_r50_fpn_ms-3x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

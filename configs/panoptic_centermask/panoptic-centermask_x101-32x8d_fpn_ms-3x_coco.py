@@ -3,7 +3,8 @@
 # STRIDE_IN_1X1=False: the stride in the 3x3 conv, mmdet style='pytorch'), BGR input with the
 # C2 model's pixel std.
 _base_ = './panoptic-centermask_r50_fpn_ms-3x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     data_preprocessor=dict(std=[57.375, 57.120, 58.395]),

@@ -1,7 +1,8 @@
 _base_ = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'
 # FCOS (GN head) with the VoVNetV2-39 backbone; everything else is mmdet's R-50-caffe-FPN 1x recipe
 # (the FPN starts at stage3, stage2 is computed but unused, as with ResNet).
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     # The detectron2 VoVNet ImageNet weights were trained on BGR input with this mean and std 1

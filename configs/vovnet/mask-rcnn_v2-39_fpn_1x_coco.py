@@ -1,6 +1,7 @@
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 # Mask R-CNN with the VoVNetV2-39 backbone; everything else is mmdet's R-50-FPN 1x recipe.
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     # The detectron2 VoVNet ImageNet weights were trained on BGR input with this mean and std 1

@@ -1,7 +1,8 @@
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 # RetinaNet with the VoVNetV2-39 backbone; everything else is mmdet's R-50-FPN 1x recipe
 # (the FPN starts at stage3, stage2 is computed but unused, as with ResNet).
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     # The detectron2 VoVNet ImageNet weights were trained on BGR input with this mean and std 1

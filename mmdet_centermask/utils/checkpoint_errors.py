@@ -3,11 +3,11 @@
 mmengine's ``CheckpointLoader.load_checkpoint`` (behind ``load_from``, ``--resume``,
 ``tools/test.py`` and ``DetInferencer``) passes torch's errors on: a bare ``EOFError`` for an
 empty file (a run killed while saving) and ``PytorchStreamReader failed reading zip archive``
-for a truncated one, neither naming the file. :func:`explain_unreadable_checkpoints` wraps it so
-that a local file that cannot be read raises :class:`UnreadableCheckpointError` with its path,
-its size, and the newest older checkpoint of the same folder whose archive is whole.
+for a truncated one, neither naming the file. Where
+:mod:`mmdet_centermask.compat.unreadable_checkpoints` wraps it, a local file that cannot be read
+raises :class:`UnreadableCheckpointError` with its path, its size, and the newest older
+checkpoint of the same folder whose archive is whole.
 """
-import functools
 import glob
 import os.path as osp
 import pickle
@@ -24,7 +24,7 @@ class UnreadableCheckpointError(RuntimeError):
     """A checkpoint file that is empty, truncated or not a checkpoint at all."""
 
 
-def _is_whole(path: str) -> bool:
+def is_whole(path: str) -> bool:
     """Whether ``path`` is a complete torch zip archive (CRC of every record checked)."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -56,7 +56,7 @@ def older_whole_checkpoints(path: str) -> List[str]:
             key, before = osp.getmtime(other), osp.getmtime(other) < mtime
         if before:
             older.append((key, other))
-    return [other for _, other in sorted(older, reverse=True) if _is_whole(other)]
+    return [other for _, other in sorted(older, reverse=True) if is_whole(other)]
 
 
 def describe_unreadable(path: str, error: Exception) -> str:
@@ -76,26 +76,3 @@ def describe_unreadable(path: str, error: Exception) -> str:
                else 'there is no older whole checkpoint beside it')
     return (f'checkpoint {path} {what}: it is truncated or damaged, typically by a run killed '
             f'while saving it or an interrupted copy or download; {instead}')
-
-
-def explain_unreadable_checkpoints() -> None:
-    """Make mmengine's checkpoint loader name unreadable local files (idempotent)."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    load = CheckpointLoader.load_checkpoint
-    if getattr(load, 'names_unreadable_files', False):
-        return
-
-    @functools.wraps(load)
-    def load_naming_unreadable_files(cls, filename: str, *args, **kwargs):
-        try:
-            return load(filename, *args, **kwargs)
-        except UNREADABLE as error:
-            # weights-only refusals of a whole file and errors of other sources pass on
-            if not (isinstance(filename, str) and osp.isfile(filename)) or _is_whole(filename):
-                raise
-            raise UnreadableCheckpointError(describe_unreadable(filename, error)) from error
-
-    load_naming_unreadable_files.names_unreadable_files = True
-    CheckpointLoader.load_checkpoint = classmethod(load_naming_unreadable_files)
-

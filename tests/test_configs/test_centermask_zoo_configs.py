@@ -44,7 +44,8 @@ def test_recipe(name):
         0.0001,
     )
     assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0
-    assert cfg.custom_imports == dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+    assert cfg.custom_imports == dict(
+        imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
     train_scales = _pipeline_scales(cfg.train_dataloader.dataset.pipeline)
     test_scales = _pipeline_scales(cfg.test_dataloader.dataset.pipeline)
     if lite:

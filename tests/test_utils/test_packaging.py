@@ -3,6 +3,7 @@ index) in the source tree (links) and in the wheel (copies), and ``mmdet_centerm
 The built wheel, installed alone (``pip install --target``, first on the path; the checkout is
 not importable from the working directory), serves ``mim search``, mmdet's own ``tools/train.py``
 on a classic and a pure-Python config, ``get_flops.py`` and the video demo."""
+import json
 import re
 import subprocess
 import sys
@@ -68,6 +69,18 @@ def installed(wheel: Path, tmp_path_factory) -> Path:
     subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target',
                     str(site), str(wheel)], check=True, capture_output=True, timeout=300)
     return site
+
+
+def test_installing_the_wheel_leaves_the_stack_as_it_is(wheel: Path):
+    """pip resolves the wheel against this environment's stack (OpenMMLab's or OneDL's
+    distributions) and would install nothing but the plugin: mmengine, mmcv and mmdet are not
+    dependencies (``import mmdet_centermask`` checks their window instead)."""
+    report = subprocess.run([sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index',
+                             '--quiet', '--report', '-', str(wheel)],
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    installs = [item['metadata']['name'] for item in json.loads(report.stdout)['install']]
+    assert installs == ['mmdet-centermask']
 
 
 @pytest.mark.slow

@@ -62,7 +62,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import mmdet_centermask  # noqa: F401,E402 (registers our models, applies the compat fixes)
+import mmdet_centermask  # noqa: F401,E402 (registers our models)
+import mmdet_centermask.compat  # noqa: F401,E402 (the fixes this stack needs)
 from benchmark_exported import EXPORTED_BACKENDS, ExportedBenchmark  # noqa: E402
 from benchmark_inputs import (build_model, copy_detections, detect_own_instances,  # noqa: E402
                               fixed_detections, load_config, num_dets_policy, preprocess,

@@ -17,7 +17,8 @@ Panoptic-CenterMask exports its instance branch.
 import argparse
 import time
 
-import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+import mmdet_centermask  # noqa: F401 (registers our models)
+import mmdet_centermask.compat  # noqa: F401 (the fixes this stack needs)
 from mmdet.apis import init_detector
 from mmdet_centermask.deployment import export_onnx
 

@@ -11,7 +11,8 @@ Example::
 """
 import argparse
 
-import mmdet_centermask  # noqa: F401 (registers our models, applies the compat fixes)
+import mmdet_centermask  # noqa: F401 (registers our models)
+import mmdet_centermask.compat  # noqa: F401 (the fixes this stack needs)
 from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope

@@ -2,7 +2,8 @@
 # P3-P7 ->
 # class-aware FCOS (its boxes are the detections) -> Equation 2 RoIAlign on P3-P5 -> SAG-Mask ->
 # MaskIoU.
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 model = dict(
     type='CenterMask',

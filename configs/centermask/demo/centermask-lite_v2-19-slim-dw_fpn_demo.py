@@ -4,7 +4,8 @@
 # included) differ from the zoo config, plus what training without ImageNet weights needs: no
 # Pretrained init and trainable BN.
 _base_ = '../centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 data_root = 'data/centermask_demo/'
 classes = ('person', 'bottle', 'coin', 'horse', 'logo')

@@ -5,7 +5,8 @@
 # (the widths the Lite configs narrow to 128). Run it with
 # `python tools/run_demo.py --config configs/centermask/demo/centermask_v2-39_fpn_demo.py`.
 _base_ = './centermask-lite_v2-19-slim-dw_fpn_demo.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 channels = 256
 model = dict(

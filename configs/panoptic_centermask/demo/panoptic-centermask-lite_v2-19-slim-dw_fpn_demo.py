@@ -4,7 +4,8 @@
 # The instance demo's model, schedule and optimiser, plus the panoptic parts of
 # ../panoptic-centermask_r50_fpn_ms-3x_coco.py on the Lite model's 128-channel FPN.
 _base_ = '../../centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
-custom_imports = dict(imports=['mmdet_centermask'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmdet_centermask', 'mmdet_centermask.compat'], allow_failed_imports=False)
 
 data_root = 'data/centermask_demo/'
 thing_classes = ('person', 'bottle', 'coin', 'horse', 'logo')

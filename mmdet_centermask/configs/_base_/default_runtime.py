@@ -1,5 +1,7 @@
 # Runtime settings of mmdet's classic `_base_/default_runtime.py` (mmdet 3.3.0), in the pure-Python
 # style: types are the classes themselves, so no registry scope is needed (default_scope = None).
+# Beyond mmdet's: CompatFixesHook, the opt-in of pure-Python configs to mmdet_centermask.compat
+# (mmengine imports no custom_imports for them); configs that set custom_hooks list it again.
 from mmengine.hooks import (CheckpointHook, DistSamplerSeedHook, IterTimerHook, LoggerHook,
                             ParamSchedulerHook)
 from mmengine.runner import LogProcessor
@@ -7,6 +9,7 @@ from mmengine.visualization import LocalVisBackend
 
 from mmdet.engine.hooks import DetVisualizationHook
 from mmdet.visualization import DetLocalVisualizer
+from mmdet_centermask.engine import CompatFixesHook
 
 default_scope = None
 
@@ -26,6 +29,8 @@ env_cfg = dict(
 vis_backends = [dict(type=LocalVisBackend)]
 visualizer = dict(type=DetLocalVisualizer, vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type=LogProcessor, window_size=50, by_epoch=True)
+
+custom_hooks = [dict(type=CompatFixesHook)]
 
 log_level = 'INFO'
 load_from = None

@@ -14,7 +14,8 @@ from mmdet.datasets.transforms import PackDetInputs, RandomFlip, Resize
 from mmdet.engine.hooks import NumClassCheckHook
 from mmdet_centermask.datasets import (CheckedCocoDataset, CheckedLoadImageFromFile,
                                         LoadPolygonAnnotations)
-from mmdet_centermask.engine import EvalProgressBarHook, FiniteLossHook, RNGStateHook
+from mmdet_centermask.engine import (CompatFixesHook, EvalProgressBarHook, FiniteLossHook,
+                                     RNGStateHook)
 from mmdet_centermask.models import CenterMaskTTAModel
 
 with read_base():
@@ -72,6 +73,7 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 default_hooks.checkpoint.update(dict(by_epoch=False, interval=10000))
 log_processor.update(dict(by_epoch=False))
 custom_hooks = [
+    dict(type=CompatFixesHook),  # the fixes of mmdet_centermask.compat this stack needs
     dict(type=NumClassCheckHook),  # num_classes of the three heads vs the dataset's classes
     dict(type=FiniteLossHook),  # stops at a NaN/inf loss, naming it and what to try
     dict(type=RNGStateHook),  # random states in checkpoints: --resume continues exactly

@@ -13,7 +13,7 @@ from mmdet.models.losses import CrossEntropyLoss
 from mmdet_centermask.datasets import (CheckedCocoPanopticDataset, CheckedLoadImageFromFile,
                                        CheckedLoadPanopticAnnotations,
                                        CocoPanopticSeparatedDataset, LoadPolygonAnnotations)
-from mmdet_centermask.engine import (EvalProgressBarHook, FiniteLossHook,
+from mmdet_centermask.engine import (CompatFixesHook, EvalProgressBarHook, FiniteLossHook,
                                      PanopticClassCheckHook, RNGStateHook)
 from mmdet_centermask.models import (PanopticCenterMask, SemSegFPNHead,
                                      ThresholdedHeuristicFusionHead)
@@ -108,6 +108,7 @@ val_evaluator = [
 test_evaluator = val_evaluator
 
 custom_hooks = [
+    dict(type=CompatFixesHook),  # the fixes of mmdet_centermask.compat this stack needs
     dict(type=PanopticClassCheckHook),  # thing and stuff classes of the dataset vs the heads
     dict(type=FiniteLossHook),
     dict(type=RNGStateHook),

@@ -14,7 +14,7 @@ from mmdet.models.losses import CrossEntropyLoss
 from mmdet_centermask.datasets import (CheckedCocoPanopticDataset, CheckedLoadImageFromFile,
                                        CheckedLoadPanopticAnnotations,
                                        CocoPanopticSeparatedDataset, LoadPolygonAnnotations)
-from mmdet_centermask.engine import (EvalProgressBarHook, FiniteLossHook,
+from mmdet_centermask.engine import (CompatFixesHook, EvalProgressBarHook, FiniteLossHook,
                                      PanopticClassCheckHook, RNGStateHook)
 from mmdet_centermask.models import (PanopticCenterMask, SemSegFPNHead,
                                      ThresholdedHeuristicFusionHead)
@@ -113,6 +113,7 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 custom_hooks = [
+    dict(type=CompatFixesHook),  # the fixes of mmdet_centermask.compat this stack needs
     dict(type=PanopticClassCheckHook),
     dict(type=FiniteLossHook),
     dict(type=RNGStateHook),

@@ -1,4 +1,4 @@
-"""One summary line for mmengine's per-parameter optimiser messages.
+"""Log fix: one summary line for mmengine's per-parameter optimiser messages.
 
 mmengine's ``DefaultOptimWrapperConstructor`` logs a warning for every parameter it leaves out
 because ``requires_grad=False`` (44 for a CenterMask-Lite with frozen BN, 250+ for a VoVNet-99)
@@ -15,6 +15,8 @@ from typing import Callable, Dict, List
 
 from mmengine.logging import MMLogger, print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
+
+from .fix import CompatFix
 
 VERBOSE_ENV = 'MMDET_CENTERMASK_VERBOSE_LOGS'
 FROZEN = re.compile(r'(?P<name>\S+) is skipped since its requires_grad=False$')
@@ -55,12 +57,13 @@ class OptimizerMessageCounter(logging.Filter):
         return lines
 
 
-def summarise_optimizer_messages() -> None:
-    """Make ``DefaultOptimWrapperConstructor`` (and subclasses that keep its ``__call__``) log
-    one summary line per kind of per-parameter message; no-op with ``VERBOSE_ENV`` set."""
-    if os.environ.get(VERBOSE_ENV) or getattr(DefaultOptimWrapperConstructor.__call__,
-                                              '_summarised', False):
-        return
+def _logs_every_parameter() -> bool:
+    """Every mmengine release logs one line per frozen or paramwise-changed parameter; the
+    summary is skipped where ``MMDET_CENTERMASK_VERBOSE_LOGS`` is set."""
+    return not os.environ.get(VERBOSE_ENV)
+
+
+def _summarise_optimizer_messages() -> None:
     build: Callable = DefaultOptimWrapperConstructor.__call__
 
     @functools.wraps(build)
@@ -76,5 +79,13 @@ def summarise_optimizer_messages() -> None:
             print_log(line, logger='current', level=logging.INFO)
         return optim_wrapper
 
-    build_with_summary._summarised = True
     DefaultOptimWrapperConstructor.__call__ = build_with_summary
+
+
+FIX = CompatFix(
+    name='optimizer_messages',
+    summary="one summary line per kind of the optimiser constructor's per-parameter messages",
+    applies_to='every mmengine release, unless MMDET_CENTERMASK_VERBOSE_LOGS is set',
+    unnecessary_since='none (a log-volume choice, not a bug)',
+    is_needed=_logs_every_parameter,
+    apply=_summarise_optimizer_messages)
