@@ -14,14 +14,16 @@ from typing import List, Tuple
 
 from mmengine.logging import print_log
 
-from . import (checkpoint_allow_list, cpu_amp, cpu_distributed, optimizer_messages,
-               own_config_bases, package_lookup, stdlib_config_imports, stored_configs_as_data,
-               unreadable_checkpoints, weights_only_without_fallback, workers_die_with_parent)
+from . import (built_config_values, checkpoint_allow_list, cpu_amp, cpu_distributed,
+               optimizer_messages, own_config_bases, package_lookup, stdlib_config_imports,
+               stored_configs_as_data, unreadable_checkpoints, weights_only_without_fallback,
+               workers_die_with_parent)
+from .compat_fixes_hook import CompatFixesHook
 from .fix import CompatFix
 
 NO_COMPAT_ENV = 'MMDET_CENTERMASK_NO_COMPAT'
 
-# in the order they are applied; numbered 1-9 in the docs, 1b and the log summary beside them
+# in the order they are applied; numbered 1-10 in the docs, with 1b and the log summary
 FIXES: Tuple[CompatFix, ...] = (
     checkpoint_allow_list.FIX,
     weights_only_without_fallback.FIX,
@@ -33,6 +35,7 @@ FIXES: Tuple[CompatFix, ...] = (
     stored_configs_as_data.FIX,
     workers_die_with_parent.FIX,
     unreadable_checkpoints.FIX,
+    built_config_values.FIX,
     optimizer_messages.FIX,
 )
 
@@ -70,4 +73,6 @@ def apply_compat_fixes() -> List[str]:
 
 apply_compat_fixes()
 
-__all__ = ['FIXES', 'NO_COMPAT_ENV', 'CompatFix', 'applied_fixes', 'apply_compat_fixes']
+__all__ = [
+    'FIXES', 'NO_COMPAT_ENV', 'CompatFix', 'CompatFixesHook', 'applied_fixes', 'apply_compat_fixes'
+]

@@ -70,7 +70,7 @@ def test_the_applied_fixes_are_logged_once() -> None:
     result = run_python(
         'import mmdet_centermask.compat as compat; import importlib; '
         'importlib.reload(importlib.import_module("mmdet_centermask")); '
-        'from mmdet_centermask.engine import CompatFixesHook; CompatFixesHook(); '
+        'from mmdet_centermask.compat import CompatFixesHook; CompatFixesHook(); '
         'print("APPLIED", ",".join(compat.applied_fixes))')
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr

@@ -309,6 +309,17 @@ def scenario_stored_config_inferencer(tmp: Path) -> dict:
     return results
 
 
+def scenario_built_config_values(tmp: Path) -> dict:
+    """Fix 10: a config holding built classes (what mmdet's ``replace_cfg_vals`` leaves of a
+    pure-Python config) prints as Python, without the top-level names of its imports."""
+    from mmengine.config import Config
+    from mmengine.optim.scheduler import LinearLR
+
+    cfg = Config(dict(LinearLR=LinearLR, param_scheduler=[dict(type=LinearLR, end=1001)]))
+    printed = Config.fromstring(cfg.pretty_text, '.py')
+    return dict(keys=sorted(printed.keys()), type=printed.param_scheduler[0].type)
+
+
 class PickledTouch:
     """Pickles as a call of ``Path.touch``: code that ``torch.load(weights_only=False)`` runs."""
 
@@ -397,6 +408,7 @@ SCENARIOS: Dict[str, Callable[[Path], dict]] = {
     'stored_config_inferencer': scenario_stored_config_inferencer,
     'orphan_workers': scenario_orphan_workers,
     'pickled_code_checkpoint': scenario_pickled_code_checkpoint,
+    'built_config_values': scenario_built_config_values,
 }
 # the fix each scenario proves (mmdet_centermask.compat.FIXES names)
 SCENARIO_FIX = {
@@ -411,6 +423,7 @@ SCENARIO_FIX = {
     'stored_config_inferencer': 'stored_configs_as_data',
     'orphan_workers': 'workers_die_with_parent',
     'pickled_code_checkpoint': 'weights_only_without_fallback',
+    'built_config_values': 'built_config_values',
 }
 
 # The error each scenario raises without the fixes where its fix applies (mmengine 0.10.7 and
@@ -427,6 +440,7 @@ UPSTREAM_ERRORS = {
     'stored_config_inferencer': "RuntimeError: the checkpoint's planted code ran",
     'orphan_workers': 'RuntimeError: 2 of 2 DataLoader workers outlived their killed parent',
     'pickled_code_checkpoint': "RuntimeError: the checkpoint's planted code ran",
+    'built_config_values': 'SyntaxError: Failed to format the config file',
 }
 
 
@@ -556,6 +570,11 @@ def test_stored_configs_are_refused_by_name(fixed_results: Dict[str, dict]) -> N
     inferencer = fixed_results['stored_config_inferencer']
     assert 'UnsafeStoredConfigError' in inferencer['code']
     assert "type='subprocess.run' is neither a registered name" in inferencer['dotted_type']
+
+
+def test_built_config_values_print_as_dotted_paths(fixed_results: Dict[str, dict]) -> None:
+    assert fixed_results['built_config_values'] == dict(
+        keys=['param_scheduler'], type='mmengine.optim.scheduler.lr_scheduler.LinearLR')
 
 
 def test_pickled_code_is_refused_by_torch(fixed_results: Dict[str, dict]) -> None:

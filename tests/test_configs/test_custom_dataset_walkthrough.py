@@ -4,6 +4,7 @@ one under our ``tools/train.py`` and ``tools/test.py``, the pure-Python one from
 repository under mmdet's own (which read its ``mmdet_centermask.configs`` base before anything of
 ours is imported). A config that forgets one head's class count is stopped at build time, as the
 README says."""
+import ast
 import json
 import sys
 from pathlib import Path
@@ -37,26 +38,29 @@ def train_and_test(config: Path, cwd: Path, tools: Path) -> dict:
     return json.loads(metrics_file.read_text())
 
 
+def write_walkthrough(style: str, root: Path) -> Path:
+    """The dataset and the README's config of ``style`` (``'classic'``: in ``configs/my_dataset/``
+    of a clone, its ``_base_`` is ``../centermask/...``; ``'pure'``: anywhere)."""
+    write_my_dataset(root)
+    if style == 'classic':
+        (root / 'configs').mkdir()
+        for folder in (REPO_ROOT / 'configs').iterdir():
+            (root / 'configs' / folder.name).symlink_to(folder)
+    config = root / (CLASSIC_FILE if style == 'classic' else PURE_FILE)
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(readme_config(f'# {config.relative_to(root)} '))
+    return config
+
+
 @pytest.mark.slow
 def test_classic_walkthrough_config_trains_and_tests(tmp_path: Path):
-    write_my_dataset(tmp_path)
-    # the config lives in configs/my_dataset/ of a clone: its _base_ is ../centermask/...
-    (tmp_path / 'configs').mkdir()
-    for folder in (REPO_ROOT / 'configs').iterdir():
-        (tmp_path / 'configs' / folder.name).symlink_to(folder)
-    config = tmp_path / CLASSIC_FILE
-    config.parent.mkdir()
-    config.write_text(readme_config(f'# {CLASSIC_FILE} '))
-    metrics = train_and_test(config, tmp_path, OUR_TOOLS)
+    metrics = train_and_test(write_walkthrough('classic', tmp_path), tmp_path, OUR_TOOLS)
     assert 0.0 <= metrics['coco/segm_mAP'] <= 1.0 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
 
 
 @pytest.mark.slow
 def test_pure_python_walkthrough_config_trains_and_tests_under_mmdets_tools(tmp_path: Path):
-    write_my_dataset(tmp_path)
-    config = tmp_path / PURE_FILE
-    config.write_text(readme_config(f'# {PURE_FILE} '))
-    metrics = train_and_test(config, tmp_path, MMDET_TOOLS)
+    metrics = train_and_test(write_walkthrough('pure', tmp_path), tmp_path, MMDET_TOOLS)
     assert 0.0 <= metrics['coco/segm_mAP'] <= 1.0 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
     scalars, = (tmp_path / 'work_dirs' / 'my_dataset').glob('*/vis_data/scalars.json')
     losses = [json.loads(line) for line in scalars.read_text().splitlines()]
@@ -77,6 +81,34 @@ def test_pure_python_walkthrough_config_trains_and_tests_under_mmdets_tools(tmp_
     checkpoint = torch.load(tmp_path / 'work_dirs' / 'my_dataset' / 'iter_2.pth',
                             map_location='cpu')
     model.load_state_dict(checkpoint['state_dict'], strict=True)
+
+
+@pytest.mark.parametrize('style', ['classic', 'pure'])
+def test_mmdets_config_tools_read_the_walkthrough_config(style: str, tmp_path: Path):
+    """mmdet's ``print_config.py`` (the pure style needs compat fix ``built_config_values``),
+    ``browse_dataset.py`` (``init_default_scope`` of the config's scope) and, on the pure style
+    (the classic one: the installed-wheel test), ``get_flops.py``."""
+    config = write_walkthrough(style, tmp_path)
+    output = run_tool([sys.executable, str(MMDET_TOOLS / 'misc' / 'print_config.py'),
+                       str(config)], cwd=tmp_path)
+    text = output.split('Config:\n', 1)[1]
+    ast.parse(text)
+    printed = Config.fromstring(text, '.py')  # types as registered names or dotted paths
+    assert printed.model.roi_head.mask_iou_head.num_classes == 2
+    assert printed.train_dataloader.dataset.metainfo.classes == ('square', 'bar')
+    assert printed.param_scheduler[0].end == 501
+
+    run_tool([sys.executable, str(MMDET_TOOLS / 'analysis_tools' / 'browse_dataset.py'),
+              str(config), '--not-show', '--output-dir', str(tmp_path / 'browsed')], cwd=tmp_path)
+    images = json.loads((tmp_path / 'data' / 'my_dataset' / 'annotations' /
+                         'train.json').read_text())['images']
+    assert sorted(p.name for p in (tmp_path / 'browsed').iterdir()) == sorted(
+        Path(image['file_name']).name for image in images)
+    if style == 'pure':
+        output = run_tool([sys.executable, str(MMDET_TOOLS / 'analysis_tools' / 'get_flops.py'),
+                           str(config), '--num-images', '1', '--cfg-options',
+                           'model.backbone.init_cfg=None'], cwd=tmp_path)
+        assert float(output.split('Flops: ')[1].split('G')[0]) > 1
 
 
 def test_forgetting_one_head_stops_the_build(tmp_path: Path):

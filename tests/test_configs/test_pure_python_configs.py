@@ -5,8 +5,10 @@ its train_cfg/test_cfg and data preprocessor, dataloaders with their pipelines, 
 sizes, evaluators, optimizer wrapper and paramwise_cfg, param schedulers, loops, hooks, runtime,
 auto_scale_lr) is compared after types are resolved to the objects they name (``'BN'`` and
 ``BatchNorm2d``, ``'Pretrained'`` and ``PretrainedInit`` are the same), and both models are built
-and compared module by module. The pure-Python side is built without a default registry scope,
-as the Runner does for it (``default_scope = None``). Models are built on the meta device
+and compared module by module. The pure-Python side is built without a default registry scope:
+its types are the classes (its ``default_scope = 'mmdet'`` is for mmdet's tools, which call
+``init_default_scope`` with it). It opts into ``mmdet_centermask.compat`` with
+``CompatFixesHook`` in ``custom_hooks`` where the classic one has ``custom_imports``. Models are built on the meta device
 (names, shapes and module types, no memory). The README's custom-dataset walkthrough
 (``test_custom_dataset_walkthrough.py``) trains pure configs under ``tools/train.py``.
 """
@@ -34,8 +36,10 @@ PURE_ROOT = ROOT / 'mmdet_centermask' / 'configs'
 CLASSIC = sorted(str(p.relative_to(CLASSIC_ROOT)) for p in CLASSIC_ROOT.rglob('*.py')
                  if '_base_' not in p.parts)
 PAIRS = {classic: classic.replace('-', '_') for classic in CLASSIC}
-# what may differ: the pure configs need no scope and no custom_imports (they import the classes)
-CLASSIC_ONLY_KEYS = {'custom_imports', 'default_scope'}
+# what may differ: the pure configs need no custom_imports (they import the classes) and opt into
+# the compat fixes with a hook instead
+CLASSIC_ONLY_KEYS = {'custom_imports'}
+COMPAT_HOOK = 'mmdet_centermask.compat.compat_fixes_hook.CompatFixesHook'
 # where strings are registry names; the first registry that knows a name resolves it
 TYPE_KEYS = {'type', 'resize_type', 'dataset_type'}
 REGISTRIES = [
@@ -117,11 +121,15 @@ def test_every_config_has_a_pure_twin_and_every_pure_config_a_classic_one():
 def test_pure_twin_has_the_settings_model_and_pipelines_of_the_classic_config(classic: str,
                                                                               request):
     classic_cfg, pure_cfg = load_pair(classic)
-    assert classic_cfg.default_scope == 'mmdet' and pure_cfg.default_scope is None
+    assert classic_cfg.default_scope == pure_cfg.default_scope == 'mmdet'
     assert 'custom_imports' not in pure_cfg
+    assert type_name(pure_cfg.custom_hooks[0]['type']) == COMPAT_HOOK
     for key in sorted(set(classic_cfg.keys()) - CLASSIC_ONLY_KEYS):
         assert key in pure_cfg, key
-        assert normalise(pure_cfg[key], key) == normalise(classic_cfg[key], key), key
+        pure_value = pure_cfg[key]
+        if key == 'custom_hooks':
+            pure_value = [hook for hook in pure_value if type_name(hook['type']) != COMPAT_HOOK]
+        assert normalise(pure_value, key) == normalise(classic_cfg[key], key), key
 
     expected = build_model_and_pipelines(classic_cfg)  # in the mmdet scope (conftest)
     request.getfixturevalue('no_default_scope')

@@ -1,5 +1,7 @@
 # Runtime settings of mmdet's classic `_base_/default_runtime.py` (mmdet 3.3.0), in the pure-Python
-# style: types are the classes themselves, so no registry scope is needed (default_scope = None).
+# style: types are the classes themselves, so no registry scope is needed; default_scope names
+# mmdet's all the same, for mmdet's tools (init_default_scope(cfg.get('default_scope', 'mmdet'))
+# fails on None).
 # Beyond mmdet's: CompatFixesHook, the opt-in of pure-Python configs to mmdet_centermask.compat
 # (mmengine imports no custom_imports for them); configs that set custom_hooks list it again.
 from mmengine.hooks import (CheckpointHook, DistSamplerSeedHook, IterTimerHook, LoggerHook,
@@ -9,9 +11,9 @@ from mmengine.visualization import LocalVisBackend
 
 from mmdet.engine.hooks import DetVisualizationHook
 from mmdet.visualization import DetLocalVisualizer
-from mmdet_centermask.engine import CompatFixesHook
+from mmdet_centermask.compat import CompatFixesHook
 
-default_scope = None
+default_scope = 'mmdet'
 
 default_hooks = dict(
     timer=dict(type=IterTimerHook),

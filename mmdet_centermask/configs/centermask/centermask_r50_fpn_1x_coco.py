@@ -12,10 +12,10 @@ from torch.optim import SGD
 
 from mmdet.datasets.transforms import PackDetInputs, RandomFlip, Resize
 from mmdet.engine.hooks import NumClassCheckHook
+from mmdet_centermask.compat import CompatFixesHook
 from mmdet_centermask.datasets import (CheckedCocoDataset, CheckedLoadImageFromFile,
                                         LoadPolygonAnnotations)
-from mmdet_centermask.engine import (CompatFixesHook, EvalProgressBarHook, FiniteLossHook,
-                                     RNGStateHook)
+from mmdet_centermask.engine import EvalProgressBarHook, FiniteLossHook, RNGStateHook
 from mmdet_centermask.models import CenterMaskTTAModel
 
 with read_base():

@@ -10,11 +10,12 @@ from torch.nn import GroupNorm
 from mmdet.datasets.transforms import PackDetInputs, RandomFlip, Resize
 from mmdet.evaluation import CocoMetric, CocoPanopticMetric
 from mmdet.models.losses import CrossEntropyLoss
+from mmdet_centermask.compat import CompatFixesHook
 from mmdet_centermask.datasets import (CheckedCocoPanopticDataset, CheckedLoadImageFromFile,
                                        CheckedLoadPanopticAnnotations,
                                        CocoPanopticSeparatedDataset, LoadPolygonAnnotations)
-from mmdet_centermask.engine import (CompatFixesHook, EvalProgressBarHook, FiniteLossHook,
-                                     PanopticClassCheckHook, RNGStateHook)
+from mmdet_centermask.engine import (EvalProgressBarHook, FiniteLossHook, PanopticClassCheckHook,
+                                     RNGStateHook)
 from mmdet_centermask.models import (PanopticCenterMask, SemSegFPNHead,
                                      ThresholdedHeuristicFusionHead)
 
