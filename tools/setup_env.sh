@@ -71,7 +71,7 @@ if [[ "torch==$TORCH_VERSION" != "$(grep '^torch==' "$CONSTRAINTS")" ]]; then
     sed "s/^torch==.*/torch==$TORCH_VERSION/" "$CONSTRAINTS" > "$PINS"
 fi
 if [[ "${MMDET_CENTERMASK_SETUP_PLAN:-0}" == 1 ]]; then
-    say "plan: $BUILD; pins: $(grep '^torch==' "$PINS")"
+    say "plan: $BUILD; pins: $(grep '^torch==' "$PINS"), $MMCV_DIST==$MMCV_VERSION; venv: ${VENV#"$ROOT/"}"
     exit 0
 fi
 
@@ -171,4 +171,4 @@ say "installing $PANOPTICAPI (without dependencies)"
 "$PY" -c "import mmcv.ops, mmdet, mmdet_centermask, panopticapi.evaluation; print('  torch', __import__('torch').__version__, \
 '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmdet_centermask', mmdet_centermask.__version__)"
 stamp_value > "$STAMP"
-say "done: activate with 'source .venv/bin/activate'"
+say "done: activate with 'source ${VENV#"$ROOT/"}/bin/activate'"

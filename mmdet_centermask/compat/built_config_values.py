@@ -1,13 +1,16 @@
-"""Fix 10: a config that holds built classes prints as Python.
+"""Fix 10: a config that holds built classes prints as a config that reads back.
 
 A pure-Python config holds its imports as lazy objects, which ``Config.pretty_text`` writes as
 dotted paths. mmdet's ``replace_cfg_vals`` (``tools/misc/print_config.py``,
 ``analyze_results.py``, ``confusion_matrix.py``) rebuilds the config from its values, which
 builds those imports into classes and functions and drops the record of which top-level names
-were imports; ``pretty_text`` then writes ``type=<class '...'>`` and fails with ``SyntaxError:
-Failed to format the config file``. Where it does, a config that holds built classes or
-functions is written with each as its dotted path (as mmengine writes lazy imports), without
-the top-level names that hold one (imports, not settings).
+were imports. mmengine 0.10.7's ``pretty_text`` then writes ``type=<class '...'>`` and fails with
+``SyntaxError: Failed to format the config file``; onedl-mmengine 0.10.12's writes
+``type=mmengine.optim...LinearLR`` unquoted, which reads back as ``NameError: name 'mmengine'
+is not defined`` (``--save-path`` writes a config that does not load). Where the text of a built
+class does not read back as its path, a config that holds built classes or functions is written
+with each as its dotted path string (as mmengine writes lazy imports), without the top-level
+names that hold one (imports, not settings).
 """
 import types
 from typing import Any
@@ -39,12 +42,12 @@ def _as_dotted_paths(value: Any) -> Any:
     return value
 
 
-def _fails_on_built_classes() -> bool:
+def _built_classes_do_not_read_back() -> bool:
     try:
-        Config(dict(model=dict(type=Config))).pretty_text
-    except SyntaxError:
+        text = Config(dict(model=dict(type=Config))).pretty_text
+        return Config.fromstring(text, '.py').model.type != 'mmengine.config.config.Config'
+    except Exception:  # noqa: BLE001 (SyntaxError on 0.10.7, NameError on onedl 0.10.12)
         return True
-    return False
 
 
 def _print_built_values_as_paths() -> None:
@@ -64,7 +67,8 @@ def _print_built_values_as_paths() -> None:
 FIX = CompatFix(
     name='built_config_values',
     summary="configs whose lazy imports were built (mmdet's replace_cfg_vals) print as Python",
-    applies_to="mmengine whose pretty_text writes classes with str() (0.10.7, onedl 0.10.12)",
+    applies_to='mmengine whose pretty_text of a class does not read back as its path (0.10.7: '
+    "SyntaxError; onedl 0.10.12: unquoted, NameError)",
     unnecessary_since='none: mmdet 3.3 / onedl-mmdetection 3.5 rebuild the config from values',
-    is_needed=_fails_on_built_classes,
+    is_needed=_built_classes_do_not_read_back,
     apply=_print_built_values_as_paths)

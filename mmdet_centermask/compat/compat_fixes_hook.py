@@ -18,7 +18,7 @@ class CompatFixesHook(Hook):
     machine, start from our ``tools/train.py`` or a classic config.
     """
 
-    priority = 'VERY_HIGHEST'
+    priority = 'HIGHEST'
 
     def __init__(self) -> None:
         from . import apply_compat_fixes

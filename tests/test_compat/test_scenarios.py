@@ -440,7 +440,9 @@ UPSTREAM_ERRORS = {
     'stored_config_inferencer': "RuntimeError: the checkpoint's planted code ran",
     'orphan_workers': 'RuntimeError: 2 of 2 DataLoader workers outlived their killed parent',
     'pickled_code_checkpoint': "RuntimeError: the checkpoint's planted code ran",
-    'built_config_values': 'SyntaxError: Failed to format the config file',
+    # mmengine 0.10.7 cannot format the class; onedl-mmengine writes it unquoted
+    'built_config_values': ('SyntaxError: Failed to format the config file',
+                            "NameError: name 'mmengine' is not defined"),
 }
 
 
@@ -503,7 +505,10 @@ def fixed_results(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, dict]:
 def test_scenario_fails_without_compat_where_its_fix_applies(
         name: str, upstream_results: Dict[str, dict]) -> None:
     if SCENARIO_FIX[name] in applied_fixes:
-        assert UPSTREAM_ERRORS[name] in upstream_results[name].get('error', 'no error')
+        expected = UPSTREAM_ERRORS[name]
+        error = upstream_results[name].get('error', 'no error')
+        assert any(message in error for message in
+                   ((expected, ) if isinstance(expected, str) else expected)), error
     else:  # the stack does not need the fix: the scenario passes without it
         assert 'error' not in upstream_results[name], upstream_results[name]['error']
 

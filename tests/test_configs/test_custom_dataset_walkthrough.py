@@ -67,11 +67,13 @@ def test_pure_python_walkthrough_config_trains_and_tests_under_mmdets_tools(tmp_
     losses = [r for r in losses if 'loss' in r]
     assert [r['step'] for r in losses] == [1, 2]
     assert all(np.isfinite(r['loss_mask']) and np.isfinite(r['loss_mask_iou']) for r in losses)
-    # mmdet's own log analysis runs on it (seaborn, from the set-up's analysis extra)
+    # mmdet's own log analysis runs on it (seaborn, from the set-up's analysis extra); its
+    # default --style 'dark' is seaborn's, which onedl-mmdetection 3.5.1 hands to matplotlib
     curve = tmp_path / 'loss.png'
     analyze_logs = MMDET_TOOLS / 'analysis_tools' / 'analyze_logs.py'
+    style = 'seaborn-v0_8-dark' if 'plt.style.use' in analyze_logs.read_text() else 'dark'
     run_tool([sys.executable, str(analyze_logs), 'plot_curve', str(scalars), '--keys', 'loss',
-              'loss_mask', '--out', str(curve)], cwd=tmp_path, MPLBACKEND='Agg')
+              'loss_mask', '--style', style, '--out', str(curve)], cwd=tmp_path, MPLBACKEND='Agg')
     assert curve.stat().st_size > 0
     # the config the Runner dumped (types as dotted paths) builds the model of the checkpoint
     dumped = Config.fromfile(tmp_path / 'work_dirs' / 'my_dataset' / PURE_FILE)
