@@ -21,8 +21,8 @@ WINDOWS: Dict[str, Tuple[str, str, Tuple[str, ...]]] = {
 }
 INSTALL_HINT = ("install one stack: pip install 'mmdet-centermask[openmmlab]' (mmengine 0.10.7, "
                 "mmcv 2.1.0 with its ops, mmdet 3.3.0) or pip install 'mmdet-centermask[onedl]' "
-                '(onedl-mmengine, onedl-mmcv, onedl-mmdetection); mmcv builds from source: see '
-                'docs/get_started.md')
+                '(onedl-mmengine, onedl-mmcv, onedl-mmdetection); mmcv builds its ops from '
+                "source (the README's installation section)")
 
 
 class UnsupportedStackError(ImportError):
