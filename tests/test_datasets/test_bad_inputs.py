@@ -168,7 +168,7 @@ def train_step(model, items: list) -> Dict[str, float]:
     optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
     model.train()
     log_vars = model.train_step(pseudo_collate(items), optim_wrapper)
-    return {name: float(value) for name, value in log_vars.items()}
+    return {name: float(torch.as_tensor(value).detach()) for name, value in log_vars.items()}
 
 
 def test_image_without_annotations_is_kept_when_filter_empty_gt_is_false(data_root):
