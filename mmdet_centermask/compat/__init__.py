@@ -16,17 +16,18 @@ from mmengine.logging import print_log
 
 from . import (built_config_values, checkpoint_allow_list, cpu_amp, cpu_distributed,
                optimizer_messages, own_config_bases, package_lookup, stdlib_config_imports,
-               stored_configs_as_data, unreadable_checkpoints, weights_only_without_fallback,
-               workers_die_with_parent)
+               stored_configs_as_data, unreadable_checkpoints, url_checkpoints_weights_only,
+               weights_only_without_fallback, workers_die_with_parent)
 from .compat_fixes_hook import CompatFixesHook
 from .fix import CompatFix
 
 NO_COMPAT_ENV = 'MMDET_CENTERMASK_NO_COMPAT'
 
-# in the order they are applied; numbered 1-10 in the docs, with 1b and the log summary
+# in the order they are applied; numbered 1-11 in the docs, with 1b and the log summary
 FIXES: Tuple[CompatFix, ...] = (
     checkpoint_allow_list.FIX,
     weights_only_without_fallback.FIX,
+    url_checkpoints_weights_only.FIX,
     package_lookup.FIX,
     stdlib_config_imports.FIX,
     cpu_distributed.FIX,

@@ -342,6 +342,34 @@ def scenario_pickled_code_checkpoint(tmp: Path) -> dict:
     return _refused_without_marker(marker, lambda: load_checkpoint(ToyModel(), str(path)))
 
 
+def scenario_pickled_code_url(tmp: Path) -> dict:
+    """Fix 11: ``load_from`` of an ``http://`` checkpoint (served on localhost) whose pickle calls
+    a function: refused, the call never made; a checkpoint of tensors still loads."""
+    import functools
+    import http.server
+    import threading
+
+    from mmengine.runner import load_checkpoint
+
+    os.environ['TORCH_HOME'] = str(tmp / 'torch_home')  # torch.hub's download cache
+    marker = tmp / 'url_marker'
+    weights = ToyModel().state_dict()
+    torch.save(dict(state_dict=weights, meta=dict(note=PickledTouch(marker))), tmp / 'code.pth')
+    torch.save(dict(state_dict=weights), tmp / 'plain.pth')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f'http://127.0.0.1:{server.server_address[1]}'
+    try:
+        result = _refused_without_marker(
+            marker, lambda: load_checkpoint(ToyModel(), f'{url}/code.pth'))
+        model = ToyModel()
+        load_checkpoint(model, f'{url}/plain.pth')
+    finally:
+        server.shutdown()
+    return dict(result, plain_loaded=tensors_equal(model.state_dict(), weights))
+
+
 # A process that iterates a DataLoader of mmengine's Runner with two workers, whose batches (4 MB
 # numpy arrays, as mmdet's bitmap masks in a data sample) are pickled whole into the workers' pipe:
 # prints the worker pids once the first batch is in, then waits to be killed.
@@ -409,6 +437,7 @@ SCENARIOS: Dict[str, Callable[[Path], dict]] = {
     'orphan_workers': scenario_orphan_workers,
     'pickled_code_checkpoint': scenario_pickled_code_checkpoint,
     'built_config_values': scenario_built_config_values,
+    'pickled_code_url': scenario_pickled_code_url,
 }
 # the fix each scenario proves (mmdet_centermask.compat.FIXES names)
 SCENARIO_FIX = {
@@ -424,6 +453,7 @@ SCENARIO_FIX = {
     'orphan_workers': 'workers_die_with_parent',
     'pickled_code_checkpoint': 'weights_only_without_fallback',
     'built_config_values': 'built_config_values',
+    'pickled_code_url': 'url_checkpoints_weights_only',
 }
 
 # The error each scenario raises without the fixes where its fix applies (mmengine 0.10.7 and
@@ -443,6 +473,7 @@ UPSTREAM_ERRORS = {
     # mmengine 0.10.7 cannot format the class; onedl-mmengine writes it unquoted
     'built_config_values': ('SyntaxError: Failed to format the config file',
                             "NameError: name 'mmengine' is not defined"),
+    'pickled_code_url': "RuntimeError: the checkpoint's planted code ran",
 }
 
 
@@ -585,6 +616,12 @@ def test_built_config_values_print_as_dotted_paths(fixed_results: Dict[str, dict
 def test_pickled_code_is_refused_by_torch(fixed_results: Dict[str, dict]) -> None:
     refusal = fixed_results['pickled_code_checkpoint']['refusal']
     assert refusal.startswith('UnpicklingError: Weights only load failed'), refusal
+
+
+def test_pickled_code_by_url_is_refused_and_tensors_load(fixed_results: Dict[str, dict]) -> None:
+    result = fixed_results['pickled_code_url']
+    assert result['refusal'].startswith('UnpicklingError: Weights only load failed')
+    assert result['plain_loaded']
 
 
 def test_checkpoint_allow_list_resolves_only_statistics(tmp_path: Path) -> None:
