@@ -40,10 +40,15 @@ print(json.dumps(sorted(key for key in before if after.get(key) != before[key]))
 '''
 
 
+def run_python(code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -c code args`` without ``MMDET_CENTERMASK_NO_COMPAT`` unless ``env`` sets it."""
+    environment = {key: value for key, value in os.environ.items() if key != NO_COMPAT_ENV}
+    return subprocess.run([sys.executable, '-c', code, *args], env={**environment, **env},
+                          capture_output=True, text=True, timeout=300)
+
+
 def changed_by_import(module: str) -> list:
-    env = {key: value for key, value in os.environ.items() if key != NO_COMPAT_ENV}
-    result = subprocess.run([sys.executable, '-c', SNAPSHOT, module], env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = run_python(SNAPSHOT, module)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -59,11 +64,6 @@ def test_importing_compat_changes_what_its_fixes_replace() -> None:
     assert 'mmengine.runner.checkpoint.CheckpointLoader.load_checkpoint' in changed
     assert 'mmengine.runner.runner.Runner.build_dataloader' in changed
 
-
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items() if key != NO_COMPAT_ENV}
-    return subprocess.run([sys.executable, '-c', code], env={**environment, **env},
-                          capture_output=True, text=True, timeout=300)
 
 
 def test_the_applied_fixes_are_logged_once() -> None:
