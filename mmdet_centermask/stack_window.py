@@ -22,7 +22,7 @@ WINDOWS: Dict[str, Tuple[str, str, Tuple[str, ...]]] = {
 INSTALL_HINT = ("install one stack: pip install 'mmdet-centermask[openmmlab]' (mmengine 0.10.7, "
                 "mmcv 2.1.0 with its ops, mmdet 3.3.0) or pip install 'mmdet-centermask[onedl]' "
                 '(onedl-mmengine, onedl-mmcv, onedl-mmdetection); mmcv builds its ops from '
-                "source (the README's installation section)")
+                "source (docs/get_started.md)")
 
 
 class UnsupportedStackError(ImportError):

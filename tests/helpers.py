@@ -206,10 +206,11 @@ def write_tiny_coco(root: Path) -> None:
     )
 
 
-def readme_config(first_line_start: str) -> str:
-    """The README's python block whose first line starts with ``first_line_start``."""
-    readme = (REPO_ROOT / 'README.md').read_text(encoding='utf-8')
-    blocks = re.findall(r'```python\n(.*?)```', readme, re.S)
+def walkthrough_config(first_line_start: str) -> str:
+    """The python block of the custom-dataset guide whose first line starts with
+    ``first_line_start``."""
+    guide = (REPO_ROOT / 'docs' / 'user_guides' / 'own_dataset.md').read_text(encoding='utf-8')
+    blocks = re.findall(r'```python\n(.*?)```', guide, re.S)
     block, = [b for b in blocks if b.startswith(first_line_start)]
     return block
 

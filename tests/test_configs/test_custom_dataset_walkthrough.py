@@ -13,7 +13,7 @@ import mmdet
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, WALKTHROUGH_OPTIONS, readme_config, run_tool, write_my_dataset
+from helpers import REPO_ROOT, WALKTHROUGH_OPTIONS, walkthrough_config, run_tool, write_my_dataset
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
@@ -48,7 +48,7 @@ def write_walkthrough(style: str, root: Path) -> Path:
             (root / 'configs' / folder.name).symlink_to(folder)
     config = root / (CLASSIC_FILE if style == 'classic' else PURE_FILE)
     config.parent.mkdir(exist_ok=True)
-    config.write_text(readme_config(f'# {config.relative_to(root)} '))
+    config.write_text(walkthrough_config(f'# {config.relative_to(root)} '))
     return config
 
 
@@ -114,7 +114,7 @@ def test_mmdets_config_tools_read_the_walkthrough_config(style: str, tmp_path: P
 
 
 def test_forgetting_one_head_stops_the_build(tmp_path: Path):
-    text = readme_config(f'# {PURE_FILE} ')
+    text = walkthrough_config(f'# {PURE_FILE} ')
     forgotten = 'model.roi_head.mask_iou_head.num_classes = num_classes\n'
     assert forgotten in text
     config = tmp_path / PURE_FILE

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 from helpers import (CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, WALKTHROUGH_OPTIONS,
-                     readme_config, run_tool, write_clip, write_my_dataset)
+                     walkthrough_config, run_tool, write_clip, write_my_dataset)
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
@@ -112,10 +112,10 @@ def test_installed_wheel_serves_mim_mmdets_tools_and_the_demo(installed: Path, t
     # the README walkthrough's two configs, the classic one starting from the wheel's zoo config
     write_my_dataset(tmp_path)
     classic = tmp_path / 'lite_classic.py'
-    classic.write_text(readme_config('# configs/my_dataset/').replace(
+    classic.write_text(walkthrough_config('# configs/my_dataset/').replace(
         f"'../{LITE}'", repr(str(package / '.mim' / 'configs' / LITE))))
     pure = tmp_path / 'lite_pure.py'
-    pure.write_text(readme_config('# my_centermask_lite.py'))
+    pure.write_text(walkthrough_config('# my_centermask_lite.py'))
     for config in (classic, pure):
         work_dir = tmp_path / config.stem
         output = run(str(MMDET_TOOLS / 'train.py'), str(config), '--work-dir', str(work_dir),

