@@ -1,5 +1,6 @@
 # The two quick-start commands (README): `make demo` and `make test`. Both set up .venv (the
-# OpenMMLab stack) first. `make test-onedl`: the stack subset on the OneDL stack (.venv-onedl);
+# OpenMMLab stack) first. `make test-quick`: the unit tests only (not the e2e runs), for the edit
+# loop. `make test-onedl`: the stack subset on the OneDL stack (.venv-onedl);
 # `make ci` (what .ci/run runs): `make test` and `make test-onedl`.
 # `make demo-panoptic`: the optional panoptic demo (README).
 # `make benchmark [BENCH_OPTS="--channels-last --fuse-conv-bn"]`: the README's speed tables
@@ -15,8 +16,9 @@ ONEDL_PYTHON := .venv-onedl/bin/python
 # parity, checkpoint loading, and mmdet's own tools on classic and pure-Python configs
 ONEDL_TESTS := tests/test_compat tests/test_stack_window.py tests/test_configs tests/test_models \
 	tests/test_datasets tests/test_deployment tests/test_utils tests/test_engine \
-	tests/test_tools/test_model_converters.py tests/test_tools/test_panoptic_converter.py \
-	tests/test_tools/test_lite_mv2_and_x101_converters.py tests/test_tools/test_train_test_tools.py
+	tests/test_model_converters tests/e2e/test_compat_scenarios.py \
+	tests/e2e/test_custom_dataset_walkthrough.py tests/e2e/test_centermask_overfit.py \
+	tests/e2e/test_installed_wheel.py tests/e2e/test_train_test_tools.py
 BENCH_OPTS :=
 space := $() $()
 BENCH_TAG := $(subst $(space),_,$(strip $(patsubst --%,%,$(BENCH_OPTS))))
@@ -37,7 +39,7 @@ PEERS := mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py mmdet::rtmdet/rtmdet-i
 PEERS_DIR := work_dirs/benchmark/peers
 TRAIN_DIR := work_dirs/benchmark/train
 
-.PHONY: setup setup-onedl demo demo-panoptic test test-onedl ci benchmark benchmark-exported benchmark-peers benchmark-train
+.PHONY: setup setup-onedl demo demo-panoptic test test-quick test-onedl ci benchmark benchmark-exported benchmark-peers benchmark-train
 
 setup:
 	@bash tools/setup_env.sh
@@ -54,6 +56,9 @@ demo-panoptic: setup
 
 test: setup
 	$(PYTHON) -m pytest tests -q -rs
+
+test-quick: setup
+	$(PYTHON) -m pytest tests -q -rs -m 'not e2e'
 
 test-onedl: setup-onedl
 	$(ONEDL_PYTHON) -m pytest $(ONEDL_TESTS) -q -rs

@@ -2,7 +2,7 @@
 (finite losses, a gradient for every trainable parameter) and predicts on a synthetic batch."""
 
 import pytest
-from helpers import CONFIG_DIR, load_config, train_step_and_predict
+from mmdet_centermask.testing import CONFIG_DIR, load_config, train_step_and_predict
 
 from mmdet.registry import MODELS
 

@@ -3,7 +3,7 @@ on CPU (finite losses, the semantic one among them, a gradient for every trainab
 predicts a panoptic map whose thing segments are laid instances of ``pred_instances``."""
 
 import pytest
-from helpers import (CONFIG_DIR, assert_panoptic_matches_instances, load_config,
+from mmdet_centermask.testing import (CONFIG_DIR, assert_panoptic_matches_instances, load_config,
                      train_step_and_predict)
 
 ZOO = sorted(p.name for p in (CONFIG_DIR / 'panoptic_centermask').glob('*.py'))

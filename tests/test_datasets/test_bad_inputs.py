@@ -12,7 +12,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 import torch
-from helpers import load_config
+from mmdet_centermask.testing import load_config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
 
@@ -20,7 +20,6 @@ from mmdet.registry import DATASETS, MODELS, TRANSFORMS
 from mmdet_centermask.datasets import CheckedLoadImageFromFile
 
 LITE_CONFIG = 'centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'
-COCO45 = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'coco45'
 IMG_W, IMG_H = 192, 144
 CLASSES = ('thing', 'stuff')
 LOSSES = ('loss_cls', 'loss_bbox', 'loss_centerness', 'loss_mask', 'loss_mask_iou')
@@ -274,11 +273,9 @@ def test_mixed_mask_formats_and_image_modes_train_a_step_with_finite_losses(data
     assert losses['loss_mask'] > 0 and losses['loss_bbox'] > 0
 
 
-@pytest.mark.skipif(not (COCO45 / 'images').is_dir(),
-                    reason=f'real COCO data not found at {COCO45} (shared data folder)')
-def test_coco45_crowd_rle_and_multi_part_polygons_train_a_step():
+def test_coco45_crowd_rle_and_multi_part_polygons_train_a_step(coco45):
     """The four images of coco45 with crowd RLE masks (two of them with multi-part polygons)."""
-    dataset = coco_dataset(COCO45, zoo_train_pipeline(), img_dir='images/', classes=None)
+    dataset = coco_dataset(coco45, zoo_train_pipeline(), img_dir='images/', classes=None)
     items = items_by_id(dataset, [257, 357, 544, 564])
     assert [len(item['data_samples'].ignored_instances) for item in items] == [1, 1, 1, 1]
     # COCO's crowd regions are RLE but ignored: the images keep centermask2's polygon path

@@ -15,7 +15,6 @@ import pytest
 
 from mmdet.registry import DATASETS
 
-COCO45 = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'coco45'
 CLASSES = ('cat', 'dog')
 
 
@@ -164,10 +163,8 @@ def test_truncated_annotation_file_is_an_error_naming_it(tmp_path):
         build(str(truncated))
 
 
-@pytest.mark.skipif(not (COCO45 / 'images').is_dir(),
-                    reason=f'real COCO data not found at {COCO45} (shared data folder)')
-def test_coco45_loads_as_mmdet_loads_it():
-    ann_file = str(COCO45 / 'instances.json')
+def test_coco45_loads_as_mmdet_loads_it(coco45):
+    ann_file = str(coco45 / 'instances.json')
     kwargs = dict(classes=None, filter_cfg=None)
     with mock.patch('mmdet_centermask.datasets.checked_coco.print_log') as log:
         ours = build(ann_file, **kwargs)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import (TINY_PANOPTIC_SQUARES, read_panoptic_ids, tiny_panoptic_dataset_cfg,
+from mmdet_centermask.testing import (TINY_PANOPTIC_SQUARES, read_panoptic_ids, tiny_panoptic_dataset_cfg,
                      write_tiny_coco_panoptic)
 from mmengine.registry import init_default_scope
 

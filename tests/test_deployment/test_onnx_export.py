@@ -3,7 +3,7 @@ gives the PyTorch model's detections, masks and mask scores on real photographs 
 (one dynamic graph), an empty result where nothing is detected, and clear errors for a static graph
 given another size, for DCN and for an unknown backend. The model has random weights of plausible
 scale and FCOS scales of 8, so that it detects objects of every size (as in
-test_centermask_border.py)."""
+test_centermask/test_border.py)."""
 
 import copy
 from pathlib import Path
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from centermask2_layout import random_values
-from helpers import load_config
+from mmdet_centermask.testing.centermask2_layout import random_values
+from mmdet_centermask.testing import load_config
 from mmengine.dataset import pseudo_collate
 
 from mmdet.registry import MODELS
@@ -20,19 +20,17 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmdet_centermask.deployment import ExportedCenterMask, check_exportable, export_onnx
 
 CONFIG = 'centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
-COCO45 = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'coco45' / 'images'
 
 
-def images() -> list:
+def images(coco45: Path) -> list:
     """Three real COCO photographs of different aspect ratios."""
-    return [str(COCO45 / name)
+    return [str(coco45 / 'images' / name)
             for name in ('000000000042.jpg', '000000000073.jpg', '000000000074.jpg')]
 
 
 # on noise images random weights amplify float32 rounding past the parity bounds (boxes off by
-# 0.1 px); on photographs they stay within them, and a trained checkpoint's agree to 6e-5 px
-needs_photographs = pytest.mark.skipif(
-    not COCO45.is_dir(), reason=f'real COCO photographs not found at {COCO45} (../shared)')
+# 0.1 px); on photographs they stay within them, and a trained checkpoint's agree to 6e-5 px:
+# the parity tests take real photographs (the coco45 fixture)
 
 
 def random_model(cfg):
@@ -61,13 +59,12 @@ TOLERANCES = dict(onnxruntime=dict(iou=0.999, score=1e-4, pixels=1e-3),
                   openvino=dict(iou=0.995, score=1e-3, pixels=1e-2))
 
 
-@needs_photographs
 @pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
-def test_exported_model_gives_the_pytorch_detections_and_masks(exported, backend):
+def test_exported_model_gives_the_pytorch_detections_and_masks(exported, backend, coco45):
     model, cfg, onnx_file = exported
     runtime = ExportedCenterMask(onnx_file, cfg, backend=backend, precision='fp32')
     tol = TOLERANCES[backend]
-    for image in images():
+    for image in images(coco45):
         data = runtime.file_pipeline(dict(img_path=image, img_id=0))
         with torch.no_grad():
             ref = model.test_step(pseudo_collate([copy.deepcopy(data)]))[0].pred_instances
@@ -83,10 +80,9 @@ def test_exported_model_gives_the_pytorch_detections_and_masks(exported, backend
         assert (got.masks != ref.masks).float().mean() < tol['pixels']
 
 
-@needs_photographs
-def test_openvino_bf16_finds_the_best_detection_of_fp32(exported):
+def test_openvino_bf16_finds_the_best_detection_of_fp32(exported, coco45):
     model, cfg, onnx_file = exported
-    image = images()[0]
+    image = images(coco45)[0]
     fp32, bf16 = (ExportedCenterMask(onnx_file, cfg, 'openvino', precision)([image])[0]
                   .pred_instances for precision in ('fp32', 'bf16'))
     assert len(bf16) > 0

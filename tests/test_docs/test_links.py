@@ -82,3 +82,9 @@ def test_every_docs_page_is_reachable_from_the_readme():
 
 def test_readme_is_a_hub():
     assert len((ROOT / 'README.md').read_text(encoding='utf-8').splitlines()) <= 150
+
+
+@pytest.mark.parametrize('page', PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_test_file_named_exists(page: Path):
+    named = set(re.findall(r'\btests/[\w/]+\.py\b', page.read_text(encoding='utf-8')))
+    assert not sorted(path for path in named if not (ROOT / path).is_file())

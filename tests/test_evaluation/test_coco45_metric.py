@@ -20,7 +20,6 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-COCO45 = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'coco45'
 CONFIG = (
     Path(__file__).resolve().parents[2] / 'configs' / 'centermask' / 'centermask_r50_fpn_1x_coco.py'
 )
@@ -71,11 +70,6 @@ STAT_NAMES = [
     'AR_l@100',
 ]
 
-pytestmark = pytest.mark.skipif(
-    not (COCO45 / 'instances.json').is_file(),
-    reason=f'the coco45 fixture is not beside this checkout (looked in {COCO45}): it is '
-    "../shared/data/coco45, the project's shared real data, present in CI",
-)
 
 
 def _data_samples(gt: dict, results: list, metric: str, label_of_cat: dict) -> list:
@@ -108,29 +102,29 @@ def _data_samples(gt: dict, results: list, metric: str, label_of_cat: dict) -> l
     return samples
 
 
-def _evaluate(metric: str, evaluator: dict, tmp_path: Path) -> dict:
+def _evaluate(metric: str, evaluator: dict, coco45: Path, tmp_path: Path) -> dict:
     from mmdet.datasets import CocoDataset
     from mmdet.registry import METRICS
 
     evaluator = dict(
         evaluator,
-        ann_file=str(COCO45 / 'instances.json'),
+        ann_file=str(coco45 / 'instances.json'),
         metric=metric,
         backend_args=None,
         outfile_prefix=str(tmp_path / 'coco45'),
     )
     coco_metric = METRICS.build(evaluator)
     coco_metric.dataset_meta = dict(CocoDataset.METAINFO)
-    gt = json.loads((COCO45 / 'instances.json').read_text())
+    gt = json.loads((coco45 / 'instances.json').read_text())
     # label index -> category id exactly as CocoMetric maps them back
     cat_ids = coco_metric._coco_api.get_cat_ids(cat_names=coco_metric.dataset_meta['classes'])
     label_of_cat = {cat: label for label, cat in enumerate(cat_ids)}
-    results = json.loads((COCO45 / f'fake_{metric}_results.json').read_text())
+    results = json.loads((coco45 / f'fake_{metric}_results.json').read_text())
     coco_metric.process({}, _data_samples(gt, results, metric, label_of_cat))
     return coco_metric.evaluate(size=len(gt['images']))
 
 
-def _pycocotools_stats(results_file: Path, metric: str) -> np.ndarray:
+def _pycocotools_stats(results_file: Path, metric: str, coco45: Path) -> np.ndarray:
     """All 12 stats at full precision from the json the metric dumped, evaluated as CocoMetric does
     (segm results without their boxes, so that pycocotools sizes masks by mask area)."""
     from pycocotools.coco import COCO
@@ -140,7 +134,7 @@ def _pycocotools_stats(results_file: Path, metric: str) -> np.ndarray:
     if metric == 'segm':
         for result in results:
             result.pop('bbox')
-    coco_gt = COCO(str(COCO45 / 'instances.json'))
+    coco_gt = COCO(str(coco45 / 'instances.json'))
     ev = COCOeval(coco_gt, coco_gt.loadRes(results), metric)
     ev.evaluate()
     ev.accumulate()
@@ -149,12 +143,12 @@ def _pycocotools_stats(results_file: Path, metric: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize('metric', ['bbox', 'segm'])
-def test_coco45_fake_results_match_pycocotools(metric, tmp_path):
+def test_coco45_fake_results_match_pycocotools(metric, coco45, tmp_path):
     init_default_scope('mmdet')
     cfg = Config.fromfile(str(CONFIG))
-    stats = _evaluate(metric, cfg.val_evaluator, tmp_path)
+    stats = _evaluate(metric, cfg.val_evaluator, coco45, tmp_path)
     # CocoMetric logs the 6 AP stats rounded to 3 decimals
     got = [stats[f'coco/{metric}_{name}'] for name in STAT_NAMES[:6]]
     np.testing.assert_allclose(got, EXPECTED[metric][:6], atol=6e-4)
-    stats12 = _pycocotools_stats(tmp_path / f'coco45.{metric}.json', metric)
+    stats12 = _pycocotools_stats(tmp_path / f'coco45.{metric}.json', metric, coco45)
     np.testing.assert_allclose(stats12, EXPECTED[metric], atol=5e-5)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import load_config, read_panoptic_ids
+from mmdet_centermask.testing import load_config, read_panoptic_ids
 from mmengine.registry import init_default_scope
 
 from mmdet.datasets import CocoPanopticDataset

@@ -5,7 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import load_tool
+from mmdet_centermask.testing import load_tool
 
 image_demo = load_tool('image_demo', folder='demo')
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import load_config
+from mmdet_centermask.testing import load_config
 from mmengine.model import BaseModel
 from torch import nn
 

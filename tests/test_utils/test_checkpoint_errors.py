@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import REPO_ROOT
+from mmdet_centermask.testing import REPO_ROOT
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from mmdet_centermask.utils.checkpoint_errors import UnreadableCheckpointError

@@ -12,7 +12,7 @@ from typing import Callable, Dict
 
 import pytest
 import torch
-from helpers import CONFIG_DIR, REPO_ROOT, load_config, load_tool
+from mmdet_centermask.testing import CONFIG_DIR, REPO_ROOT, load_config, load_tool
 from mmengine.runner import Runner
 
 from mmdet.registry import MODELS

@@ -1,6 +1,6 @@
 # CenterMask with a randomly initialised ResNet-18 and 64-channel FPN and heads that trains in
 # seconds on the CPU, on the COCO-format toy data that tests write to ./data/tiny_coco/
-# (helpers.write_tiny_coco: four 128x128 images, two classes). Seeded and deterministic, 6
+# (mmdet_centermask.testing.write_tiny_coco: four 128x128 images, two classes). Seeded and deterministic, 6
 # iterations of 2 images, a checkpoint and a validation every 2, FiniteLossHook and RNGStateHook.
 # GroupNorm in the backbone: a randomly initialised ResNet needs a normalisation (with frozen BN
 # the losses explode), and GN does not depend on how a batch is split over processes.

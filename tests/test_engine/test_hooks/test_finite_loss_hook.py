@@ -12,7 +12,7 @@ from typing import Optional
 
 import pytest
 import torch
-from helpers import REPO_ROOT, run_tool, write_tiny_coco
+from mmdet_centermask.testing import REPO_ROOT, run_tool, write_tiny_coco
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import get_priority

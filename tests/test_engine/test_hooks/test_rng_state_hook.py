@@ -1,7 +1,7 @@
 """RNGStateHook: checkpoints carry the random states, resuming continues them.
 
 The end-to-end check on CenterMask (a SIGKILLed ``tools/train.py`` run) is in
-``tests/test_tools/test_resume_and_determinism.py``; here a toy model with dropout shows in-process
+``tests/e2e/test_resume_and_determinism.py``; here a toy model with dropout shows in-process
 that mmengine's resume alone does not reproduce the random numbers and the hook does.
 """
 import logging

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import assert_panoptic_matches_instances, load_config
+from mmdet_centermask.testing import assert_panoptic_matches_instances, load_config
 from mmengine.dataset import pseudo_collate
 
 from mmdet.registry import DATASETS, HOOKS, MODELS

@@ -4,7 +4,7 @@ void-only images, labels beyond the head, and the predictor init."""
 import pytest
 import torch
 import torch.nn.functional as F
-from centermask2_layout import detectron2_sem_seg_logits, to_centermask2
+from mmdet_centermask.testing.centermask2_layout import detectron2_sem_seg_logits, to_centermask2
 from mmengine.structures import PixelData
 
 from mmdet.registry import MODELS

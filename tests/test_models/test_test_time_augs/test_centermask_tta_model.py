@@ -7,13 +7,12 @@ shapes, image bounds and the configured number of detections; the zoo's tta_pipe
 centermask2's 18 views of a real COCO image.
 """
 import copy
-from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, load_config, load_tool
+from mmdet_centermask.testing import REPO_ROOT, load_config, load_tool
 from mmcv.transforms import Compose
 from mmengine.config import Config, ConfigDict
 
@@ -23,7 +22,6 @@ from mmdet_centermask.models import CenterMaskTTAModel
 
 LITE = 'centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'
 H, W = 96, 128
-COCO_IMAGE = Path('/work/shared/data/coco45/images')
 
 
 @pytest.fixture(scope='module')
@@ -142,12 +140,12 @@ def test_tta_refuses_panoptic_centermask_and_bad_settings(detector):
                            tta_cfg=ConfigDict(nms=dict(type='nms', iou_threshold=0.5)))
 
 
-def test_zoo_tta_pipeline_gives_centermask2_views_of_a_real_image():
+def test_zoo_tta_pipeline_gives_centermask2_views_of_a_real_image(coco45):
     cfg = load_config(LITE)
     assert cfg.tta_model.type == 'CenterMaskTTAModel'
     assert cfg.tta_model.tta_cfg == dict(nms=dict(type='nms', iou_threshold=0.5),
                                          max_per_img=100, mask_scores='box')
-    path = sorted(COCO_IMAGE.glob('*.jpg'))[0]
+    path = sorted((coco45 / 'images').glob('*.jpg'))[0]
     views = Compose(cfg.tta_pipeline)(dict(img_path=str(path), img_id=0))
     metas = [sample.metainfo for sample in views['data_samples']]
     assert len(metas) == 18

@@ -1,13 +1,11 @@
 """A converted centermask2 checkpoint on a real photograph gives what centermask2 computes, border
 handling included: its FCOS post-processing (fcos_outputs.py) and detectron2's
 detector_postprocess, both written out here from the raw network outputs."""
-from pathlib import Path
 
-import pytest
 import torch
 import torch.nn.functional as F
-from centermask2_layout import random_values, to_centermask2
-from helpers import load_config
+from mmdet_centermask.testing.centermask2_layout import random_values, to_centermask2
+from mmdet_centermask.testing import load_config
 from mmcv.ops import nms
 from mmengine.dataset import pseudo_collate
 from mmengine.structures import InstanceData
@@ -16,8 +14,6 @@ from mmdet.registry import MODELS, TRANSFORMS
 from mmdet_centermask.model_converters import convert_centermask2
 
 LITE_DW_CONFIG = 'centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'
-COCO45 = Path(__file__).resolve().parents[4] / 'shared' / 'data' / 'coco45'
-IMAGE = COCO45 / 'images' / '000000000042.jpg'
 STRIDES = (8, 16, 32, 64, 128)
 
 
@@ -66,9 +62,7 @@ def detectron2_paste(probs: torch.Tensor, box: torch.Tensor, height: int, width:
     return F.grid_sample(probs[None, None], grid, align_corners=False)[0, 0] >= 0.5
 
 
-@pytest.mark.skipif(not IMAGE.is_file(), reason=f'real COCO image not found at {IMAGE} '
-                    '(../shared/data/coco45)')
-def test_converted_lite_reproduces_centermask2_on_detections_crossing_the_border():
+def test_converted_lite_reproduces_centermask2_on_detections_crossing_the_border(coco45):
     cfg = load_config(LITE_DW_CONFIG)
     model = MODELS.build(cfg.model)
     source = to_centermask2(random_values(model.state_dict(), seed=3))
@@ -81,7 +75,7 @@ def test_converted_lite_reproduces_centermask2_on_detections_crossing_the_border
         dict(type='LoadImageFromFile'), dict(type='Resize', scale=(1000, 600), keep_ratio=True),
         dict(type='PackDetInputs',
              meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')))]
-    item = dict(img_path=str(IMAGE), img_id=42)
+    item = dict(img_path=str(coco45 / 'images' / '000000000042.jpg'), img_id=42)
     for transform in pipeline:
         item = transform(item)
     data = model.data_preprocessor(pseudo_collate([item]), False)

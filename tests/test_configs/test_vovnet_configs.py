@@ -13,7 +13,7 @@ from mmdet.testing import demo_mm_inputs
 
 from mmdet_centermask.models import VoVNet
 
-CONFIG_DIR = Path(__file__).parents[3] / 'configs' / 'vovnet'
+CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'vovnet'
 # config -> (backbone arch, whether the model predicts masks)
 CONFIGS = {
     'mask-rcnn_v2-39_fpn_1x_coco.py': ('V-39', True),

@@ -13,7 +13,7 @@ import mmdet
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, WALKTHROUGH_OPTIONS, walkthrough_config, run_tool, write_my_dataset
+from mmdet_centermask.testing import REPO_ROOT, WALKTHROUGH_OPTIONS, walkthrough_config, run_tool, write_my_dataset
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
@@ -52,13 +52,11 @@ def write_walkthrough(style: str, root: Path) -> Path:
     return config
 
 
-@pytest.mark.slow
 def test_classic_walkthrough_config_trains_and_tests(tmp_path: Path):
     metrics = train_and_test(write_walkthrough('classic', tmp_path), tmp_path, OUR_TOOLS)
     assert 0.0 <= metrics['coco/segm_mAP'] <= 1.0 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
 
 
-@pytest.mark.slow
 def test_pure_python_walkthrough_config_trains_and_tests_under_mmdets_tools(tmp_path: Path):
     metrics = train_and_test(write_walkthrough('pure', tmp_path), tmp_path, MMDET_TOOLS)
     assert 0.0 <= metrics['coco/segm_mAP'] <= 1.0 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0

@@ -15,7 +15,7 @@ import mmdet
 import pytest
 import torch
 import yaml
-from helpers import (CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, WALKTHROUGH_OPTIONS,
+from mmdet_centermask.testing import (CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, WALKTHROUGH_OPTIONS,
                      walkthrough_config, run_tool, write_clip, write_my_dataset)
 from mmengine.config import Config
 
@@ -83,7 +83,6 @@ def test_installing_the_wheel_leaves_the_stack_as_it_is(wheel: Path):
     assert installs == ['mmdet-centermask']
 
 
-@pytest.mark.slow
 def test_wheel_carries_every_config_tool_and_the_model_index(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
     prefix = 'mmdet_centermask/.mim/'
@@ -97,7 +96,6 @@ def test_wheel_carries_every_config_tool_and_the_model_index(wheel: Path):
     assert pure <= names
 
 
-@pytest.mark.slow
 def test_installed_wheel_serves_mim_mmdets_tools_and_the_demo(installed: Path, tmp_path: Path):
     def run(*command: str) -> str:
         return run_tool([sys.executable, *command], cwd=tmp_path, PYTHONPATH=str(installed))

@@ -2,16 +2,14 @@
 predicted masks overlap the ground truth."""
 
 import numpy as np
-import pytest
 import torch
-from helpers import load_config, make_batch
+from mmdet_centermask.testing import load_config, make_batch
 
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
 
 NUM_CLASSES = 3
 COLOURS = np.array([[40, 40, 220], [40, 200, 40], [220, 120, 30]], np.uint8)
-pytestmark = pytest.mark.slow
 
 
 def _painted_batch() -> dict:

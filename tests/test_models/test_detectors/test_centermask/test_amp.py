@@ -2,7 +2,7 @@
 
 mmcv 2.1.0's CPU RoIAlign has no bfloat16 kernel and its nms takes float32 boxes only, and mmdet
 makes FCOS's point priors in the dtype of the scores: our RoI extractor pools and our FCOS head
-post-processes in float32. The small R-18 model of ``test_centermask.py`` trains and predicts under
+post-processes in float32. The small R-18 model (``build_small_centermask``) trains and predicts under
 autocast with results close to float32; ``tools/train.py --amp`` trains on the demo data without
 NaN. Inputs are at least 224 px: torch 2.13's CPU bfloat16 backward of a 3x3 stride-2 conv on a 1x1
 input (FPN's P7 conv on images of 64 px or less) returns garbage on its first call.
@@ -12,8 +12,8 @@ import sys
 import pytest
 import torch
 from mmengine.config import ConfigDict
-from helpers import REPO_ROOT, logged_losses, run_tool
-from test_centermask import _data, build_small
+from mmdet_centermask.testing import (REPO_ROOT, build_small_centermask, logged_losses, run_tool,
+                                      small_centermask_inputs)
 
 from mmdet.structures.bbox import bbox2roi
 from mmdet_centermask.models import AdaptiveRoIExtractor, CenterMaskFCOSHead
@@ -41,7 +41,7 @@ def model() -> torch.nn.Module:
     BN statistics of its own features (random weights with the default statistics give features
     that vanish or explode layer by layer, where relative bfloat16 errors mean nothing). A new one
     per test: a training step moves the statistics."""
-    model = build_small()
+    model = build_small_centermask()
     torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.0)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
@@ -49,7 +49,7 @@ def model() -> torch.nn.Module:
         norm.momentum = None  # a cumulative average: one pass sets the batch statistics
     model.train()
     with torch.no_grad():
-        model.extract_feat(_data(model, False, img_shapes=[(256, 352), (224, 288)])['inputs'])
+        model.extract_feat(small_centermask_inputs(model, False, img_shapes=[(256, 352), (224, 288)])['inputs'])
     for norm in norms:
         norm.momentum = 0.1
     return model
@@ -57,7 +57,7 @@ def model() -> torch.nn.Module:
 
 def test_training_step(model: torch.nn.Module) -> None:
     model.train()
-    data = _data(model, True, img_shapes=[(256, 352), (224, 288)], num_gts=[6, 3],
+    data = small_centermask_inputs(model, True, img_shapes=[(256, 352), (224, 288)], num_gts=[6, 3],
                  box_sizes=[12, 28, 56, 110, 300])
     torch.manual_seed(0)  # the RoI sampler is random
     with torch.no_grad():
@@ -77,7 +77,7 @@ def test_training_step(model: torch.nn.Module) -> None:
 
 def test_predict_close_to_float32(model: torch.nn.Module) -> None:
     model.eval()
-    data = _data(model, False, img_shapes=[(256, 352), (224, 288)], scale=0.5)
+    data = small_centermask_inputs(model, False, img_shapes=[(256, 352), (224, 288)], scale=0.5)
     inputs, samples = data['inputs'], data['data_samples']
     with torch.no_grad():
         expected_feats = model.extract_feat(inputs)
@@ -111,7 +111,7 @@ def test_predict_close_to_float32(model: torch.nn.Module) -> None:
 
 def test_mask_branch_on_the_same_boxes_close_to_float32(model: torch.nn.Module) -> None:
     model.eval()
-    data = _data(model, False, img_shapes=[(256, 352), (224, 288)], num_gts=[6, 3])
+    data = small_centermask_inputs(model, False, img_shapes=[(256, 352), (224, 288)], num_gts=[6, 3])
     samples = data['data_samples']
     detections = [s.gt_instances for s in samples]
     with torch.no_grad():
@@ -162,7 +162,7 @@ def test_fcos_post_processing_in_float32() -> None:
     assert torch.equal(result.scores, expected.scores)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e  # tools/train.py --amp on the demo data, in a subprocess
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (bfloat16) path')
 def test_amp_trains_on_the_demo_data(tmp_path) -> None:
     # a demo dataset of its own (the main-job test writes data/centermask_demo, maybe meanwhile)

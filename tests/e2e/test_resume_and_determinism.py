@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import REPO_ROOT, logged_losses, run_tool, tool_env, write_tiny_coco
+from mmdet_centermask.testing import REPO_ROOT, logged_losses, run_tool, tool_env, write_tiny_coco
 
 CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'centermask_r18_tiny-coco.py'
 TRAIN = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), str(CONFIG)]

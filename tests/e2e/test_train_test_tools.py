@@ -139,7 +139,6 @@ def test_test_tool_evaluates_dumps_and_draws(trained: Path, workspace: Path) -> 
     assert drawn == [f'{i:04d}.jpg' for i in range(1, NUM_IMAGES + 1)]
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (bfloat16) path')
 def test_amp_trains_in_bfloat16_on_cpu(workspace: Path) -> None:
     work_dir = workspace / 'amp'
@@ -152,7 +151,6 @@ def test_amp_trains_in_bfloat16_on_cpu(workspace: Path) -> None:
     assert len(losses) == 2 and all(np.isfinite(losses))
 
 
-@pytest.mark.slow
 def test_dist_train_runs_two_cpu_processes(workspace: Path) -> None:
     work_dir = workspace / 'dist'
     output = run_tool(['bash', str(ROOT / 'tools' / 'dist_train.sh'), str(CONFIG), '2',
@@ -165,7 +163,6 @@ def test_dist_train_runs_two_cpu_processes(workspace: Path) -> None:
     assert any('coco/bbox_mAP' in r for r in scalars(work_dir))
 
 
-@pytest.mark.slow
 def test_test_tool_with_flip_tta(trained: Path, workspace: Path) -> None:
     test_dir = workspace / 'test_tta'
     run_tool([sys.executable, str(ROOT / 'tools' / 'test.py'), str(CONFIG),
@@ -177,7 +174,6 @@ def test_test_tool_with_flip_tta(trained: Path, workspace: Path) -> None:
     assert 'coco/bbox_mAP' in json.loads(json_log.read_text().splitlines()[-1])
 
 
-@pytest.mark.slow
 def test_dist_test_gathers_results_of_two_cpu_processes(trained: Path, workspace: Path) -> None:
     out = workspace / 'dist_results.pkl'
     test_dir = workspace / 'dist_test'

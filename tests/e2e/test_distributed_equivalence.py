@@ -23,9 +23,8 @@ from typing import List
 
 import pytest
 import torch
-from helpers import REPO_ROOT, run_tool, write_tiny_coco
+from mmdet_centermask.testing import REPO_ROOT, run_tool, write_tiny_coco
 
-pytestmark = pytest.mark.slow
 
 CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'centermask_r18_tiny-coco.py'
 SAME_SAMPLES = ['train_dataloader.dataset.pipeline.3.prob=0.0',

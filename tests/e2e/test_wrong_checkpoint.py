@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import load_config
+from mmdet_centermask.testing import load_config
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
@@ -122,7 +122,6 @@ def test_train_tool_refuses_load_from_of_another_architecture(workspace: Path) -
     assert 'Iter(train)' not in output
 
 
-@pytest.mark.slow
 def test_train_tool_fine_tunes_from_another_class_count(workspace: Path) -> None:
     """An 80-class COCO checkpoint into the 1-class model: mmengine's warnings, then training."""
     code, output = run_tool('train', ['tiny.py', '--work-dir', 'train_coco', '--cfg-options',

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from helpers import load_config, make_batch
+from mmdet_centermask.testing import load_config, make_batch
 from mmengine.config import ConfigDict
 from mmengine.runner import Runner
 from mmengine.structures import InstanceData

@@ -9,7 +9,7 @@ from mmdet.testing import demo_mm_inputs
 
 from mmdet_centermask.models.roi_heads.roi_extractors import AdaptiveRoIExtractor
 
-CONFIG = (Path(__file__).resolve().parents[4] / 'configs' / 'adaptive_roi' /
+CONFIG = (Path(__file__).resolve().parents[2] / 'configs' / 'adaptive_roi' /
           'mask-rcnn_r50_fpn_adaptive-roi_1x_coco.py')
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO_ROOT, load_config, read_panoptic_ids
+from mmdet_centermask.testing import REPO_ROOT, load_config, read_panoptic_ids
 
 from mmdet.registry import DATASETS
 from mmdet.structures.mask import BitmapMasks, PolygonMasks

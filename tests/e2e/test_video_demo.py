@@ -1,10 +1,10 @@
 """``demo/video_demo.py`` names a video it cannot open. Annotating a clip (every frame, the clip's
 frame count, size and rate kept) runs from the installed wheel in
-``tests/test_utils/test_packaging.py``."""
+``tests/e2e/test_installed_wheel.py``."""
 import sys
 from pathlib import Path
 
-from helpers import REPO_ROOT, run_tool
+from mmdet_centermask.testing import REPO_ROOT, run_tool
 
 CONFIG = 'centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
 

@@ -6,8 +6,8 @@ formula (written from the source tensors with ``torch.nn.functional``)."""
 
 import pytest
 import torch
-from centermask2_layout import SEM_SEG, detectron2_sem_seg_logits, random_values, to_centermask2
-from helpers import load_config
+from mmdet_centermask.testing.centermask2_layout import SEM_SEG, detectron2_sem_seg_logits, random_values, to_centermask2
+from mmdet_centermask.testing import load_config
 
 from mmdet.registry import MODELS
 from mmdet_centermask.model_converters import convert_centermask2

@@ -3,61 +3,29 @@ config."""
 
 import pytest
 import torch
-from helpers import load_config, make_batch
-
 from mmdet.registry import MODELS
-
-NUM_CLASSES = 4
-
-
-def build_small():
-    cfg = load_config('centermask/centermask_r50_fpn_1x_coco.py')
-    model_cfg = cfg.model
-    model_cfg.backbone.update(
-        depth=18,
-        style='pytorch',
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        frozen_stages=-1,
-        zero_init_residual=False,
-    )
-    model_cfg.neck.in_channels = [128, 256, 512]
-    model_cfg.bbox_head.num_classes = NUM_CLASSES
-    # COCO's regress ranges / 4, so that small test images reach every FCOS level
-    model_cfg.bbox_head.regress_ranges = ((-1, 16), (16, 32), (32, 64), (64, 128), (128, 1e8))
-    model_cfg.roi_head.mask_head.num_classes = NUM_CLASSES
-    model_cfg.roi_head.mask_iou_head.num_classes = NUM_CLASSES
-    torch.manual_seed(0)
-    model = MODELS.build(model_cfg)
-    model.init_weights()
-    return model
-
+from mmdet_centermask.testing import (SMALL_CENTERMASK_CLASSES, build_small_centermask, load_config,
+                                      small_centermask_inputs)
 
 @pytest.fixture(scope='module')
 def model():
-    return build_small()
+    return build_small_centermask()
 
 
 @pytest.fixture(scope='module')
 def detecting_model():
     """The small model with its classification prior bias at 0 (scores ~0.5), so that the
     untrained model detects something."""
-    model = build_small()
+    model = build_small_centermask()
     torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.0)
     return model.eval()
-
-
-def _data(model, training, **kwargs):
-    kwargs.setdefault('img_shapes', [(96, 128), (80, 112)])
-    kwargs.setdefault('num_gts', [3, 2])
-    return model.data_preprocessor(make_batch(num_classes=NUM_CLASSES, **kwargs), training)
 
 
 def test_loss_reaches_every_parameter(model):
     model.train()
     model.zero_grad()
     # one box per FCOS regress range (P3..P7), so that every level scale gets a gradient
-    data = _data(
+    data = small_centermask_inputs(
         model,
         True,
         img_shapes=[(256, 352), (224, 288)],
@@ -85,7 +53,7 @@ def test_bitmap_and_polygon_ground_truth_give_the_same_losses(model):
     for mask_type in ('polygon', 'bitmap'):
         torch.manual_seed(0)  # the RoI sampler is random
         with torch.no_grad():
-            losses[mask_type] = model(**_data(model, True, mask_type=mask_type), mode='loss')
+            losses[mask_type] = model(**small_centermask_inputs(model, True, mask_type=mask_type), mode='loss')
     for name in ('loss_cls', 'loss_bbox', 'loss_centerness'):
         assert losses['bitmap'][name] == losses['polygon'][name]
     for name in ('loss_mask', 'loss_mask_iou'):
@@ -97,7 +65,7 @@ def test_bitmap_and_polygon_ground_truth_give_the_same_losses(model):
 
 def test_loss_without_ground_truth(model):
     model.train()
-    losses = model(**_data(model, True, num_gts=[0, 0]), mode='loss')
+    losses = model(**small_centermask_inputs(model, True, num_gts=[0, 0]), mode='loss')
     assert losses['loss_cls'] > 0
     for name in ('loss_bbox', 'loss_centerness', 'loss_mask', 'loss_mask_iou'):
         assert losses[name] == 0, name
@@ -108,7 +76,7 @@ def test_mask_branch_trains_on_top_100_detections(model):
     """Training-time FCOS detections are capped at train_cfg.bbox.max_per_img (100) before they are
     sampled with the ground truth for the mask branch."""
     model.train()
-    data = _data(model, True)
+    data = small_centermask_inputs(model, True)
     proposal_cfg = model.train_cfg['bbox'].copy()
     assert proposal_cfg['max_per_img'] == 100
     proposal_cfg['score_thr'] = 0.0  # an untrained head scores ~0.01: let every point through
@@ -121,7 +89,7 @@ def test_mask_branch_trains_on_top_100_detections(model):
 
 def test_predict(detecting_model):
     model = detecting_model
-    data = _data(model, False, scale=0.5)
+    data = small_centermask_inputs(model, False, scale=0.5)
     with torch.no_grad():
         results = model(**data, mode='predict')
     assert len(results) == 2
@@ -131,7 +99,7 @@ def test_predict(detecting_model):
         assert 0 < n <= 50  # test_cfg.bbox.max_per_img
         h, w = sample.ori_shape
         assert pred.masks.shape == (n, h, w) and pred.masks.dtype == torch.bool
-        assert pred.bboxes.shape == (n, 4) and pred.labels.max() < NUM_CLASSES
+        assert pred.bboxes.shape == (n, 4) and pred.labels.max() < SMALL_CENTERMASK_CLASSES
         # boxes are rescaled to the original image (twice the input size here)
         assert pred.bboxes[:, 2].max() <= w + 1e-3 and pred.bboxes[:, 3].max() <= h + 1e-3
         assert pred.mask_scores.shape == (n,)
@@ -149,7 +117,7 @@ def test_predict_boxes_are_the_fcos_detections(detecting_model):
     """The final boxes are the FCOS detections (unclipped, zero-size ones kept) clipped to the
     original image, without those left empty."""
     model = detecting_model
-    data = _data(model, False, scale=0.5)
+    data = small_centermask_inputs(model, False, scale=0.5)
     with torch.no_grad():
         results = model(**data, mode='predict')
         feats = model.extract_feat(data['inputs'])
@@ -164,7 +132,7 @@ def test_predict_boxes_are_the_fcos_detections(detecting_model):
 
 def test_predict_with_no_detections(detecting_model):
     model = detecting_model
-    data = _data(model, False, scale=0.5)
+    data = small_centermask_inputs(model, False, scale=0.5)
     model.test_cfg['bbox']['score_thr'] = 1.1  # nothing passes
     try:
         with torch.no_grad():
@@ -182,13 +150,13 @@ def test_tensor_mode_and_mask_scores(detecting_model):
     """``tensor`` mode gives the raw outputs; ``predict``'s mask scores (what segm evaluation ranks
     by) are the box scores times the predicted mask IoU of each detection's label."""
     model = detecting_model
-    data = _data(model, False)
+    data = small_centermask_inputs(model, False)
     with torch.no_grad():
         (cls_scores, bbox_preds, centernesses), (mask_preds, mask_ious) = model(
             **data, mode='tensor'
         )
         results = model(**data, mode='predict')
-    assert [c.shape[1] for c in cls_scores] == [NUM_CLASSES] * 5
+    assert [c.shape[1] for c in cls_scores] == [SMALL_CENTERMASK_CLASSES] * 5
     assert [b.shape[1] for b in bbox_preds] == [4] * 5 and [c.shape[1] for c in centernesses] == [
         1
     ] * 5
@@ -197,7 +165,7 @@ def test_tensor_mode_and_mask_scores(detecting_model):
                                        rescale=True)
     # tensor mode segments every FCOS detection; predict drops those empty after clipping
     counts = [len(dets) for dets in fcos]
-    assert mask_preds.shape == (sum(counts), NUM_CLASSES, 28, 28) and mask_ious.shape == (
+    assert mask_preds.shape == (sum(counts), SMALL_CENTERMASK_CLASSES, 28, 28) and mask_ious.shape == (
         sum(counts),
     )
     for sample, dets, ious in zip(results, fcos, mask_ious.split(counts)):
