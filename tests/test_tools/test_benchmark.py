@@ -76,6 +76,7 @@ def fp32_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work_dir
 
 
+@pytest.mark.e2e  # the tool in a subprocess
 def test_rows_have_every_measurement(fp32_run: Path) -> None:
     rows = json.loads((fp32_run / 'rows.json').read_text())
     assert [row['config'] for row in rows] == [CENTERMASK, MASK_RCNN, FCOS]
@@ -103,6 +104,7 @@ def test_rows_have_every_measurement(fp32_run: Path) -> None:
     assert centermask['gflops_box_head'] == pytest.approx(fcos['gflops_box_head'], rel=1e-3)
 
 
+@pytest.mark.e2e  # the tool in a subprocess
 def test_markdown_table_and_chart(fp32_run: Path) -> None:
     table = (fp32_run / 'table.md').read_text()
     rows = [line for line in table.splitlines() if line.startswith('| ')]
@@ -117,6 +119,7 @@ def test_markdown_table_and_chart(fp32_run: Path) -> None:
     assert (fp32_run / 'stages.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+@pytest.mark.e2e  # the tool in a subprocess
 def test_fp16_checkpoint_and_own_detections(tmp_path: Path) -> None:
     """``--fp16`` (CPU bfloat16) with ``--num-dets 0``: each mask branch gets its own box head's
     detections. The CenterMask checkpoint has a classification bias that makes every location
@@ -305,6 +308,7 @@ def test_parse_args_rejects_inconsistent_options() -> None:
                                                                         False)
 
 
+@pytest.mark.e2e  # the tool in a subprocess
 def test_exported_backends_add_rows_of_the_same_model(tmp_path: Path) -> None:
     """``--backend``: the CenterMask config exported to ONNX with the same random weights, run by
     onnxruntime and OpenVINO, pasting the masks of the same fixed detections; one graph, so no
@@ -404,6 +408,7 @@ def test_elliptical_ground_truth_masks() -> None:
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (20, 39, 10, 49)
 
 
+@pytest.mark.e2e  # the tool in a subprocess
 def test_training_mode_steps_every_config(tmp_path: Path) -> None:
     """``--train``: each config trains on the same batch with its own optimiser; the table has
     seconds per iteration and ratios, the losses are finite."""

@@ -178,6 +178,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.e2e  # tools/train.py in a subprocess
 def test_diverging_training_stops_at_the_loss_jump(workspace: Path) -> None:
     work_dir = workspace / 'diverging'
     output = run_tool(TRAIN + ['--work-dir', str(work_dir), '--cfg-options',
@@ -197,6 +198,7 @@ def test_diverging_training_stops_at_the_loss_jump(workspace: Path) -> None:
     assert sorted(p.name for p in work_dir.glob('*.pth')) == ['iter_1.pth']
 
 
+@pytest.mark.e2e  # tools/train.py in a subprocess
 def test_names_the_one_bad_loss(workspace: Path) -> None:
     output = run_tool(TRAIN + ['--work-dir', str(workspace / 'nan_weight'), '--cfg-options',
                                'model.roi_head.mask_iou_head.loss_iou.loss_weight=nan'],
