@@ -1,6 +1,6 @@
 # The two quick-start commands (README): `make demo` and `make test`. Both set up .venv (the
-# OpenMMLab stack) first. `make test-quick`: the unit tests only (not the e2e runs), for the edit
-# loop. `make test-onedl`: the stack subset on the OneDL stack (.venv-onedl);
+# OpenMMLab stack) first. `make test-quick`: the unit tests only (not the e2e runs nor the training
+# steps of whole zoo models, markers e2e and slow), for the edit loop. `make test-onedl`: the stack subset on the OneDL stack (.venv-onedl);
 # `make ci` (what .ci/run runs): `make test` and `make test-onedl`.
 # `make demo-panoptic`: the optional panoptic demo (README).
 # `make benchmark [BENCH_OPTS="--channels-last --fuse-conv-bn"]`: the README's speed tables
@@ -58,7 +58,7 @@ test: setup
 	$(PYTHON) -m pytest tests -q -rs
 
 test-quick: setup
-	$(PYTHON) -m pytest tests -q -rs -m 'not e2e'
+	$(PYTHON) -m pytest tests -q -rs -m 'not e2e and not slow'
 
 test-onedl: setup-onedl
 	$(ONEDL_PYTHON) -m pytest $(ONEDL_TESTS) -q -rs

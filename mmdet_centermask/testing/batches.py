@@ -82,9 +82,10 @@ def make_batch(
 
 
 def train_step_and_predict(cfg: Config) -> list:
-    """Build the model of a zoo config, train one step on a random batch (asserting finite,
-    positive losses and a gradient on every trainable parameter), then predict on a random image
-    of 256x352 at ori_shape 512x704. Panoptic models get ``gt_sem_seg`` too."""
+    """Build the model of a zoo config, train one step on a random 256x352 image holding a box of
+    every FCOS level's size (asserting finite, positive losses and a gradient on every trainable
+    parameter), then predict on a random image of 256x352 at ori_shape 512x704. Panoptic models
+    get ``gt_sem_seg`` too."""
     num_classes = cfg.model.bbox_head.num_classes
     num_stuff = cfg.model.get('semantic_head', {}).get('num_stuff_classes', 0)
     # COCO's regress ranges / 4, so that small test images reach every FCOS level
@@ -103,7 +104,8 @@ def train_step_and_predict(cfg: Config) -> list:
     # relu(scale * distance) passes no gradient to a level scale whose few positives all start with
     # negative predicted distances: start them positive
     torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 1.0)
-    batch = make_batch([(256, 352), (224, 288)], [6, 3], num_classes=num_classes,
+    # one image holds a box of every size: positives on every FCOS level and RoIs on P3-P5
+    batch = make_batch([(256, 352)], [6], num_classes=num_classes,
                        box_sizes=[12, 28, 56, 110, 300], num_stuff_classes=num_stuff)
     losses = model(**model.data_preprocessor(batch, True), mode='loss')
     for key, value in losses.items():

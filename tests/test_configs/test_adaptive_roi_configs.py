@@ -37,6 +37,7 @@ def test_config_uses_adaptive_extractors():
         assert extractor.roi_layer.sampling_ratio == 0
 
 
+@pytest.mark.slow  # a whole zoo model in-process
 def test_loss_and_predict():
     torch.manual_seed(0)
     model = build_small_model()

@@ -58,7 +58,31 @@ def test_recipe(name):
         assert model.data_preprocessor.std == [57.375, 57.120, 58.395]
 
 
-@pytest.mark.parametrize('name', ZOO + DEMO)
+# A panoptic model is a zoo backbone with out_indices from stage 2, an FPN from P2, CenterMask's
+# heads and the semantic head. One of each backbone family trains a step (ResNet: R-50, VoVNet:
+# V2-39, and the Lite demo); the deeper ones are checked to be those models with another backbone,
+# and that backbone (depth, arch, groups) trains a step in test_centermask_zoo_configs.py.
+TRAINED = ['panoptic-centermask_r50_fpn_ms-3x_coco.py', 'panoptic-centermask_v2-39_fpn_ms-3x_coco.py']
+FAMILY = {'r101': 'r50', 'x101-32x8d': 'r50', 'v2-57': 'v2-39', 'v2-99': 'v2-39'}
+
+
+@pytest.mark.parametrize('backbone', list(FAMILY))
+def test_a_deeper_panoptic_model_is_a_trained_one_with_a_trained_backbone(backbone):
+    def panoptic(name: str) -> dict:
+        return load_config(f'panoptic_centermask/panoptic-centermask_{name}_fpn_ms-3x_coco.py'
+                           ).model.to_dict()
+
+    model, family = panoptic(backbone), panoptic(FAMILY[backbone])
+    instance = load_config(f'centermask/centermask_{backbone}_fpn_ms-3x_coco.py').model.backbone
+    assert model['backbone'] == dict(instance.to_dict(), out_indices=(0, 1, 2, 3))
+    # the other parts but the FPN's input channels; X-101's normalisation: test_recipe
+    for parts in (model, family):
+        parts.pop('backbone'), parts['neck'].pop('in_channels'), parts.pop('data_preprocessor')
+    assert model == family
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', TRAINED + DEMO)
 def test_trains_and_predicts_a_consistent_panoptic_map(name):
     cfg = load_config(f'panoptic_centermask/{name}')
     cfg.model.test_cfg.panoptic.instance_score_thr = 0.3  # the untrained model scores ~0.5

@@ -27,6 +27,7 @@ def test_every_config_is_tested():
     assert sorted(p.name for p in CONFIG_DIR.glob('*.py')) == sorted(CONFIGS)
 
 
+@pytest.mark.slow  # a whole zoo model in-process
 @pytest.mark.parametrize('config_name', sorted(CONFIGS))
 def test_config_builds_trains_and_predicts(config_name):
     arch, with_mask = CONFIGS[config_name]

@@ -59,6 +59,7 @@ TOLERANCES = dict(onnxruntime=dict(iou=0.999, score=1e-4, pixels=1e-3),
                   openvino=dict(iou=0.995, score=1e-3, pixels=1e-2))
 
 
+@pytest.mark.slow  # a zoo model exported to ONNX
 @pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
 def test_exported_model_gives_the_pytorch_detections_and_masks(exported, backend, coco45):
     model, cfg, onnx_file = exported
@@ -80,6 +81,7 @@ def test_exported_model_gives_the_pytorch_detections_and_masks(exported, backend
         assert (got.masks != ref.masks).float().mean() < tol['pixels']
 
 
+@pytest.mark.slow  # a zoo model exported to ONNX
 def test_openvino_bf16_finds_the_best_detection_of_fp32(exported, coco45):
     model, cfg, onnx_file = exported
     image = images(coco45)[0]
@@ -100,6 +102,7 @@ def test_unknown_backend_or_precision_is_named():
         ExportedCenterMask('unused.onnx', load_config(CONFIG), 'onnxruntime', 'bf16')
 
 
+@pytest.mark.slow  # a zoo model exported to ONNX
 def test_nothing_detected_gives_empty_results_and_a_static_graph_names_its_size(tmp_path):
     cfg = load_config(CONFIG)
     cfg.model.test_cfg.bbox.score_thr = 1.0  # no class probability passes

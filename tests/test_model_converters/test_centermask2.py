@@ -252,6 +252,7 @@ def test_centermask2_against_config_with_other_classes(lite: dict) -> None:
     assert len(conversion.checked_state_dict(allow_partial=True)) == len(conversion.state_dict) - 6
 
 
+@pytest.mark.e2e  # the converter tool in a subprocess
 def test_centermask2_cli_end_to_end(lite: dict, tmp_path: Path) -> None:
     src, dst = tmp_path / 'centermask2-lite-V-19-slim-dw.pth', tmp_path / 'out' / 'converted.pth'
     torch.save(dict(model=lite['source'], iteration=359999), src)

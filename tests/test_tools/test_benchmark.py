@@ -148,6 +148,7 @@ def tiny_batch(model: nn.Module) -> tuple:
     return benchmark_inputs.preprocess(model, image)
 
 
+@pytest.mark.slow  # a whole zoo model in-process
 @pytest.mark.parametrize('config,test_cfg', [
     (CENTERMASK, dict(bbox=dict(score_thr=0.0, nms_pre=100, max_per_img=10))),
     (MASK_RCNN, dict(rpn=dict(nms_pre=100, max_per_img=20), rcnn=dict(score_thr=0.0,
@@ -182,6 +183,7 @@ def test_stages_reproduce_predict(config: str, test_cfg: dict) -> None:
     assert actual.masks.shape == (NUM_DETS, *INPUT_SIZE)
 
 
+@pytest.mark.slow  # a whole zoo model in-process
 @pytest.mark.parametrize('option', ['--channels-last', '--fuse-conv-bn'])
 def test_speed_options_predict_what_the_plain_model_predicts(option: str, tmp_path: Path) -> None:
     """``--channels-last`` and ``--fuse-conv-bn`` change how the convolutions run, not what they
@@ -347,6 +349,7 @@ YOLACT = 'mmdet::yolact/yolact_r50_1xb8-55e_coco.py'
 SOLOV2 = 'mmdet::solov2/solov2-light_r18_fpn_ms-3x_coco.py'
 
 
+@pytest.mark.slow  # a whole zoo model in-process
 @pytest.mark.parametrize('config,family', [
     (RTMDET_INS, 'single-stage, masks in the box head'),
     (YOLACT, 'instance segmentor'),
@@ -428,6 +431,7 @@ def test_training_mode_steps_every_config(tmp_path: Path) -> None:
     assert table.splitlines()[-1].endswith('| 1.00x | 1.00x | 1.00x |')
 
 
+@pytest.mark.slow  # a whole zoo model in-process
 def test_a_training_step_changes_the_weights() -> None:
     lite = str(ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py')
     args = benchmark.parse_args([lite, '--train', '--input-size', '64', '96', '--num-dets', '2',

@@ -26,6 +26,7 @@ def coco_classes_cfg():
     return cfg
 
 
+@pytest.mark.slow  # a whole zoo model in-process
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason=f'the real COCO panoptic sample is not at {SAMPLE}')
 def test_trains_and_predicts_on_real_coco_panoptic_images():
     cfg = coco_classes_cfg()
