@@ -55,13 +55,13 @@ demo-panoptic: setup
 	$(PYTHON) tools/run_demo.py --config $(PANOPTIC_DEMO) --work-dir work_dirs/panoptic_demo
 
 test: setup
-	$(PYTHON) -m pytest tests -q -rs
+	$(PYTHON) -m pytest tests -q -rs --durations=30
 
 test-quick: setup
 	$(PYTHON) -m pytest tests -q -rs -m 'not e2e and not slow'
 
 test-onedl: setup-onedl
-	$(ONEDL_PYTHON) -m pytest $(ONEDL_TESTS) -q -rs
+	$(ONEDL_PYTHON) -m pytest $(ONEDL_TESTS) -q -rs --durations=30
 
 ci: test test-onedl
 
