@@ -1,6 +1,7 @@
 """The Mask R-CNN config with Equation 2 RoI extractors builds, trains and predicts."""
 from pathlib import Path
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
