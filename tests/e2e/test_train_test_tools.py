@@ -2,7 +2,7 @@
 the CPU.
 
 A RetinaNet-R18 (``tests/data/configs``) trains for a few iterations on a toy COCO-format dataset
-written here; the tools run as subprocesses in a temporary directory holding ``data/tiny_coco``.
+(``mmdet_centermask.testing.write_tiny_coco``); the tools run as subprocesses in a temporary directory holding ``data/tiny_coco``.
 """
 import json
 import os
@@ -13,40 +13,15 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
+from mmdet_centermask.testing import TINY_COCO_BOXES, write_tiny_coco
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests' / 'data' / 'configs' / 'retinanet_r18_tiny-coco.py'
-NUM_IMAGES = 4
-IMAGE_SIZE = 128
-# (x, y, w, h, category id) per image: squares (1) and bars (2)
-BOXES = [[(16, 16, 40, 40, 1)], [(60, 20, 48, 16, 2)], [(8, 60, 32, 32, 1), (72, 80, 40, 12, 2)],
-         [(40, 40, 60, 60, 1)]]
-
-
-def write_tiny_coco(root: Path) -> None:
-    """Write ``NUM_IMAGES`` noisy square images with filled boxes and their instances json."""
-    rng = np.random.default_rng(0)
-    (root / 'images').mkdir(parents=True)
-    (root / 'annotations').mkdir()
-    images, annotations = [], []
-    for image_id, boxes in enumerate(BOXES, start=1):
-        image = rng.integers(0, 60, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
-        file_name = f'{image_id:04d}.jpg'
-        for x, y, w, h, category_id in boxes:
-            image[y:y + h, x:x + w] = (40, 200, 40) if category_id == 1 else (200, 40, 40)
-            annotations.append(dict(
-                id=len(annotations) + 1, image_id=image_id, category_id=category_id,
-                bbox=[x, y, w, h], area=w * h, iscrowd=0,
-                segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
-        cv2.imwrite(str(root / 'images' / file_name), image)
-        images.append(dict(id=image_id, file_name=file_name, width=IMAGE_SIZE, height=IMAGE_SIZE))
-    categories = [dict(id=1, name='square'), dict(id=2, name='bar')]
-    (root / 'annotations' / 'instances.json').write_text(
-        json.dumps(dict(images=images, annotations=annotations, categories=categories)))
+NUM_IMAGES = len(TINY_COCO_BOXES)
 
 
 def run_tool(command: List[str], cwd: Path, timeout: float = 120, **env: str) -> str:
