@@ -9,12 +9,12 @@ from .datasets import (CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, TINY_COCO
 from .panoptic import (TINY_PANOPTIC_CATEGORIES, TINY_PANOPTIC_SQUARES,
                        assert_panoptic_matches_instances, read_panoptic_ids,
                        tiny_panoptic_dataset_cfg, write_tiny_coco_panoptic)
-from .tools import WALKTHROUGH_OPTIONS, logged_losses, run_tool, tool_env
+from .tools import WALKTHROUGH_OPTIONS, ToolRun, logged_losses, run_tool, tool_env
 from .zoo import (CONFIG_DIR, REPO_ROOT, assign_weights, build_model, load_config, load_tool,
                   walkthrough_config)
 
 __all__ = [
-    'SMALL_CENTERMASK_CLASSES', 'build_small_centermask', 'small_centermask_inputs',
+    'SMALL_CENTERMASK_CLASSES', 'ToolRun', 'build_small_centermask', 'small_centermask_inputs',
     'CLIP_FPS', 'CLIP_FRAMES', 'CLIP_HEIGHT', 'CLIP_WIDTH', 'CONFIG_DIR', 'REPO_ROOT',
     'TINY_COCO_BOXES', 'TINY_COCO_IMAGE_SIZE', 'TINY_PANOPTIC_CATEGORIES', 'TINY_PANOPTIC_SQUARES',
     'WALKTHROUGH_OPTIONS', 'assert_panoptic_matches_instances', 'assign_weights', 'build_model',

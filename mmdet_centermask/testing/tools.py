@@ -1,10 +1,14 @@
 """Running our tools (``tools/*.py``, ``*.sh``) in subprocesses for end-to-end tests, and
 reading what they log."""
 
+import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import List
 
@@ -39,17 +43,60 @@ def tool_env(**env: str) -> dict:
     }
 
 
+class ToolRun:
+    """A tool (``tools/*.py`` or ``*.sh``) started in a subprocess with :func:`tool_env`. Its
+    stdout and stderr go to temporary files, not pipes, so that several runs started one after the
+    other proceed side by side (one OpenMP thread each: two of them fill two cores) while the test
+    process waits."""
+
+    def __init__(self, command: List[str], cwd: Path, timeout: float = 300, **env: str) -> None:
+        self.command = command
+        self._deadline = time.monotonic() + timeout
+        self._stdout, self._stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        # a session of its own: a timeout ends the tool's children too (dist_train.sh's workers)
+        self.process = subprocess.Popen(command, cwd=cwd, env=tool_env(**env),
+                                        stdout=self._stdout, stderr=self._stderr,
+                                        start_new_session=True)
+        # a run whose test failed before waiting for it ends with the test process
+        atexit.register(self._kill)
+
+    def output(self, check: bool = True) -> str:
+        """Wait for the tool (killed once ``timeout`` seconds have passed since its start); fail
+        the test with its output if ``check`` and it failed. Returns stdout + stderr."""
+        try:
+            self.process.wait(max(self._deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            self._kill()
+            raise AssertionError(f'{self.command} did not end in time:\n{self._read()[-4000:]}')
+        output = self._read()
+        assert not check or self.process.returncode == 0, output[-4000:]
+        return output
+
+    @property
+    def returncode(self) -> int:
+        """The exit code (after :meth:`output`)."""
+        return self.process.returncode
+
+    def _kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def _read(self) -> str:
+        texts = []
+        for file in (self._stdout, self._stderr):
+            file.seek(0)
+            texts.append(file.read().decode(errors='replace'))
+        # newlines as ``subprocess.run(text=True)`` gives them (progress bars end in '\r')
+        return ''.join(texts).replace('\r\n', '\n').replace('\r', '\n')
+
+
 def run_tool(
     command: List[str], cwd: Path, timeout: float = 300, check: bool = True, **env: str
 ) -> str:
-    """Run a tool (``tools/*.py`` or ``*.sh``) in a subprocess with :func:`tool_env`; fail the
-    test with its output if ``check`` and it fails. Returns stdout + stderr."""
-    process = subprocess.run(
-        command, cwd=cwd, env=tool_env(**env), capture_output=True, text=True, timeout=timeout
-    )
-    output = process.stdout + process.stderr
-    assert not check or process.returncode == 0, output[-4000:]
-    return output
+    """Run a tool to its end (:class:`ToolRun`); fail the test with its output if ``check`` and
+    it fails. Returns stdout + stderr."""
+    return ToolRun(command, cwd, timeout, **env).output(check)
 
 
 def logged_losses(work_dir: Path) -> dict:

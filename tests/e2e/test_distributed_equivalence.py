@@ -19,11 +19,11 @@ import re
 import socket
 import sys
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import pytest
 import torch
-from mmdet_centermask.testing import REPO_ROOT, run_tool, write_tiny_coco
+from mmdet_centermask.testing import REPO_ROOT, ToolRun, write_tiny_coco
 
 
 CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'centermask_r18_tiny-coco.py'
@@ -42,18 +42,40 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def train(workspace: Path, work_dir: str, processes: int, max_iters: int,
-          options: List[str]) -> Path:
-    """Train 2 images per iteration in 1 or 2 processes; checkpoints every 10 iterations."""
+def start_training(workspace: Path, work_dir: str, processes: int, max_iters: int,
+                   options: List[str]) -> ToolRun:
+    """Start training 2 images per iteration in 1 or 2 processes; checkpoints every 10
+    iterations."""
     options = options + [f'train_cfg.max_iters={max_iters}', 'default_hooks.checkpoint.interval=10',
                          f'train_dataloader.batch_size={2 // processes}']
     if processes == 1:
         command = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), str(CONFIG)]
     else:
         command = ['bash', str(REPO_ROOT / 'tools' / 'dist_train.sh'), str(CONFIG), '2']
-    output = run_tool(command + ['--work-dir', work_dir, '--cfg-options', *options], cwd=workspace,
-                      PORT=str(free_port()))
-    assert f'Distributed training: {processes == 2}' in output
+    return ToolRun(command + ['--work-dir', work_dir, '--cfg-options', *options], cwd=workspace,
+                   PORT=str(free_port()))
+
+
+@pytest.fixture(scope='module')
+def trainings(workspace: Path) -> Dict[str, ToolRun]:
+    """Every training of the module, started side by side (one thread per process). ``single``:
+    1 process x batch 2, 20 iterations (enough for non-zero AP on the toy set); the others are
+    compared with a single-process run of as many iterations. Without the mask losses 5
+    iterations: rounding differences grow with every step, so fewer steps test no less."""
+    return {
+        'single': start_training(workspace, 'single', 1, 20, SAME_SAMPLES),
+        'dist': start_training(workspace, 'dist', 2, 10, SAME_SAMPLES),
+        'single_without_mask_losses': start_training(
+            workspace, 'single_without_mask_losses', 1, 5, SAME_SAMPLES + WITHOUT_MASK_LOSSES),
+        'dist_without_mask_losses': start_training(
+            workspace, 'dist_without_mask_losses', 2, 5, SAME_SAMPLES + WITHOUT_MASK_LOSSES),
+    }
+
+
+def trained(trainings: Dict[str, ToolRun], work_dir: str, workspace: Path) -> Path:
+    """The work dir of a training once it has ended, checked to have run in its processes."""
+    distributed = work_dir.startswith('dist')
+    assert f'Distributed training: {distributed}' in trainings[work_dir].output()
     return workspace / work_dir
 
 
@@ -71,51 +93,54 @@ def max_weight_difference(first: Path, second: Path) -> float:
     return max((weights[key].float() - other[key].float()).abs().max().item() for key in weights)
 
 
-@pytest.fixture(scope='module')
-def single(workspace: Path) -> Path:
-    """1 process x batch 2, 20 iterations (enough for non-zero AP on the toy set)."""
-    return train(workspace, 'single', 1, 20, SAME_SAMPLES)
-
-
-def test_two_processes_train_like_one(single: Path, workspace: Path) -> None:
-    dist = train(workspace, 'dist', 2, 10, SAME_SAMPLES)
+def test_two_processes_train_like_one(trainings: Dict[str, ToolRun], workspace: Path) -> None:
+    single, dist = (trained(trainings, name, workspace) for name in ('single', 'dist'))
     difference = max_weight_difference(single / 'iter_10.pth', dist / 'iter_10.pth')
     assert 0 < difference < 0.02  # per-process mask loss means (measured 5.3e-3)
 
 
-def test_without_the_mask_losses_two_processes_match_to_rounding(workspace: Path) -> None:
-    options = SAME_SAMPLES + WITHOUT_MASK_LOSSES
-    # 5 iterations: rounding differences grow with every step, so fewer steps test no less
-    single = train(workspace, 'single_without_mask_losses', 1, 5, options)
-    dist = train(workspace, 'dist_without_mask_losses', 2, 5, options)
+def test_without_the_mask_losses_two_processes_match_to_rounding(trainings: Dict[str, ToolRun],
+                                                                 workspace: Path) -> None:
+    single, dist = (trained(trainings, f'{name}_without_mask_losses', workspace)
+                    for name in ('single', 'dist'))
     difference = max_weight_difference(single / 'iter_5.pth', dist / 'iter_5.pth')
     assert difference < 1e-4  # float summation order (measured 3.6e-5 after 10 iterations)
 
 
-def evaluate(workspace: Path, checkpoint: Path, work_dir: str, processes: int) -> tuple:
-    """COCO metrics and dumped predictions of ``tools/test.py`` in 1 or 2 processes."""
+def start_evaluation(workspace: Path, checkpoint: Path, work_dir: str,
+                     processes: int) -> ToolRun:
+    """Start ``tools/test.py`` in 1 or 2 processes, dumping its predictions to
+    ``<work_dir>.pkl``."""
     if processes == 1:
         command = [sys.executable, str(REPO_ROOT / 'tools' / 'test.py'), str(CONFIG),
                    str(checkpoint)]
     else:
         command = ['bash', str(REPO_ROOT / 'tools' / 'dist_test.sh'), str(CONFIG), str(checkpoint),
                    '2']
-    out = workspace / f'{work_dir}.pkl'
-    run_tool(command + ['--work-dir', work_dir, '--out', str(out)], cwd=workspace,
-             PORT=str(free_port()))
+    return ToolRun(command + ['--work-dir', work_dir, '--out', f'{work_dir}.pkl'], cwd=workspace,
+                   PORT=str(free_port()))
+
+
+def evaluation(run: ToolRun, workspace: Path, work_dir: str) -> tuple:
+    """COCO metrics and dumped predictions of an evaluation once it has ended."""
+    run.output()
     # the main process's text log: its json log was once found with two writes in one line
     text_log, = (workspace / work_dir).glob('*/*.log')
     metrics_line = [line for line in text_log.read_text().splitlines() if 'coco/' in line][-1]
     metrics = {name: float(value) for name, value in
                re.findall(r'(coco/\w+): (-?[\d.]+)', metrics_line)}
-    with out.open('rb') as file:
+    with (workspace / f'{work_dir}.pkl').open('rb') as file:
         predictions = pickle.load(file)
     return metrics, predictions
 
 
-def test_evaluation_in_two_processes_gives_the_same_metrics(single: Path, workspace: Path) -> None:
-    metrics, predictions = evaluate(workspace, single / 'iter_20.pth', 'test_single', 1)
-    dist_metrics, dist_predictions = evaluate(workspace, single / 'iter_20.pth', 'test_dist', 2)
+def test_evaluation_in_two_processes_gives_the_same_metrics(trainings: Dict[str, ToolRun],
+                                                            workspace: Path) -> None:
+    checkpoint = trained(trainings, 'single', workspace) / 'iter_20.pth'
+    runs = {name: start_evaluation(workspace, checkpoint, f'test_{name}', processes)
+            for name, processes in (('single', 1), ('dist', 2))}
+    metrics, predictions = evaluation(runs['single'], workspace, 'test_single')
+    dist_metrics, dist_predictions = evaluation(runs['dist'], workspace, 'test_dist')
     assert metrics['coco/bbox_mAP'] > 0 and metrics['coco/segm_mAP'] > 0
     assert dist_metrics == metrics
     assert [p['img_id'] for p in dist_predictions] == [p['img_id'] for p in predictions]

@@ -15,8 +15,9 @@ import mmdet
 import pytest
 import torch
 import yaml
-from mmdet_centermask.testing import (CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, WALKTHROUGH_OPTIONS,
-                     walkthrough_config, run_tool, write_clip, write_my_dataset)
+from mmdet_centermask.testing import (CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH,
+                                      WALKTHROUGH_OPTIONS, ToolRun, walkthrough_config,
+                                      write_clip, write_my_dataset)
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
@@ -97,16 +98,11 @@ def test_wheel_carries_every_config_tool_and_the_model_index(wheel: Path):
 
 
 def test_installed_wheel_serves_mim_mmdets_tools_and_the_demo(installed: Path, tmp_path: Path):
-    def run(*command: str) -> str:
-        return run_tool([sys.executable, *command], cwd=tmp_path, PYTHONPATH=str(installed))
+    def start(*command: str) -> ToolRun:
+        """A Python command run with the wheel first on the path, side by side with the others."""
+        return ToolRun([sys.executable, *command], cwd=tmp_path, PYTHONPATH=str(installed))
 
     package = installed / 'mmdet_centermask'
-    # the last line: onedl-mmdetection prints 'Could not import OneDL...' when imported
-    printed = run('-c', 'import mmdet_centermask; print(mmdet_centermask.__file__)')
-    assert printed.strip().splitlines()[-1] == str(package / '__init__.py')
-    found = re.findall(r'config id: (\S+)', run('-m', 'mim', 'search', 'mmdet-centermask'))
-    assert Path(LITE).stem in found and len(found) == len(set(found)) >= 14
-
     # the README walkthrough's two configs, the classic one starting from the wheel's zoo config
     write_my_dataset(tmp_path)
     classic = tmp_path / 'lite_classic.py'
@@ -114,20 +110,29 @@ def test_installed_wheel_serves_mim_mmdets_tools_and_the_demo(installed: Path, t
         f"'../{LITE}'", repr(str(package / '.mim' / 'configs' / LITE))))
     pure = tmp_path / 'lite_pure.py'
     pure.write_text(walkthrough_config('# my_centermask_lite.py'))
-    for config in (classic, pure):
-        work_dir = tmp_path / config.stem
-        output = run(str(MMDET_TOOLS / 'train.py'), str(config), '--work-dir', str(work_dir),
-                     '--cfg-options', *WALKTHROUGH_OPTIONS)
-        assert 'Iter(train) [2/2]' in output and (work_dir / 'iter_2.pth').is_file()
-    output = run(str(MMDET_TOOLS / 'analysis_tools' / 'get_flops.py'), str(classic),
-                 '--num-images', '1', '--cfg-options', 'model.backbone.init_cfg=None')
-    assert float(re.search(r'Flops: ([\d.]+)G', output)[1]) > 1
+    imported = start('-c', 'import mmdet_centermask; print(mmdet_centermask.__file__)')
+    searched = start('-m', 'mim', 'search', 'mmdet-centermask')
+    trainings = {config: start(str(MMDET_TOOLS / 'train.py'), str(config), '--work-dir',
+                               str(tmp_path / config.stem), '--cfg-options',
+                               *WALKTHROUGH_OPTIONS)
+                 for config in (classic, pure)}
+    flops = start(str(MMDET_TOOLS / 'analysis_tools' / 'get_flops.py'), str(classic),
+                  '--num-images', '1', '--cfg-options', 'model.backbone.init_cfg=None')
+
+    # the last line: onedl-mmdetection prints 'Could not import OneDL...' when imported
+    assert imported.output().strip().splitlines()[-1] == str(package / '__init__.py')
+    found = re.findall(r'config id: (\S+)', searched.output())
+    assert Path(LITE).stem in found and len(found) == len(set(found)) >= 14
+    for config, training in trainings.items():
+        output = training.output()
+        assert 'Iter(train) [2/2]' in output and (tmp_path / config.stem / 'iter_2.pth').is_file()
+    assert float(re.search(r'Flops: ([\d.]+)G', flops.output())[1]) > 1
 
     clip, annotated = tmp_path / 'clip.mp4', tmp_path / 'clip_masks.mp4'
     write_clip(clip)
-    output = run(str(package / '.mim' / 'demo' / 'video_demo.py'), str(clip), str(classic),
-                 str(tmp_path / 'lite_classic' / 'iter_2.pth'), '--out', str(annotated),
-                 '--pred-score-thr', '0')
+    output = start(str(package / '.mim' / 'demo' / 'video_demo.py'), str(clip), str(classic),
+                   str(tmp_path / 'lite_classic' / 'iter_2.pth'), '--out', str(annotated),
+                   '--pred-score-thr', '0').output()
     assert f'{CLIP_FRAMES} frames written to {annotated}' in output
     capture = cv2.VideoCapture(str(annotated))
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == CLIP_FRAMES

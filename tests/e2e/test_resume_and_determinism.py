@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Dict
 
 import pytest
 import torch
-from mmdet_centermask.testing import REPO_ROOT, logged_losses, run_tool, tool_env, write_tiny_coco
+from mmdet_centermask.testing import (REPO_ROOT, ToolRun, logged_losses, run_tool, tool_env,
+                                      write_tiny_coco)
 
 CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'centermask_r18_tiny-coco.py'
 TRAIN = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), str(CONFIG)]
@@ -31,10 +33,16 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(workspace: Path) -> Path:
-    """Work dir of a run from start to end."""
-    run_tool(TRAIN + ['--work-dir', 'uninterrupted'], cwd=workspace)
-    return workspace / 'uninterrupted'
+def runs(workspace: Path) -> Dict[str, ToolRun]:
+    """A run from start to end and its repetition, started side by side (one thread each)."""
+    return {name: ToolRun(TRAIN + ['--work-dir', name], cwd=workspace)
+            for name in ('uninterrupted', 'repeated')}
+
+
+def finished(runs: Dict[str, ToolRun], name: str, workspace: Path) -> Path:
+    """Work dir of run ``name`` once it has ended."""
+    runs[name].output()
+    return workspace / name
 
 
 def final_checkpoint(work_dir: Path) -> dict:
@@ -73,7 +81,7 @@ def kill_after_first_checkpoint(workspace: Path, work_dir: str) -> int:
     return int(Path(last_checkpoint.read_text().strip()).stem.split('_')[1])
 
 
-def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(uninterrupted: Path,
+def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(runs: Dict[str, ToolRun],
                                                                  workspace: Path) -> None:
     resumed_iter = kill_after_first_checkpoint(workspace, 'killed')
     assert resumed_iter < MAX_ITERS
@@ -82,6 +90,7 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(uninterrupted: Pa
     output = run_tool(TRAIN + ['--work-dir', 'killed', '--resume'], cwd=workspace)
     assert f'resumed epoch: 0, iter: {resumed_iter}' in output
 
+    uninterrupted = finished(runs, 'uninterrupted', workspace)
     expected_losses = logged_losses(uninterrupted)
     resumed_losses = logged_losses(workspace / 'killed')
     assert list(resumed_losses) == list(range(resumed_iter + 1, MAX_ITERS + 1))
@@ -93,10 +102,11 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(uninterrupted: Pa
     assert f'Restored the torch random states of iteration {resumed_iter}.' in output
 
 
-def test_runs_with_the_same_seed_are_identical(uninterrupted: Path, workspace: Path) -> None:
-    run_tool(TRAIN + ['--work-dir', 'repeated'], cwd=workspace)
-    losses = logged_losses(workspace / 'repeated')
+def test_runs_with_the_same_seed_are_identical(runs: Dict[str, ToolRun], workspace: Path) -> None:
+    uninterrupted, repeated = (finished(runs, name, workspace)
+                               for name in ('uninterrupted', 'repeated'))
+    losses = logged_losses(repeated)
     assert list(losses) == list(range(1, MAX_ITERS + 1))
     assert losses == logged_losses(uninterrupted)
     assert_same_tensors(final_checkpoint(uninterrupted)['state_dict'],
-                        final_checkpoint(workspace / 'repeated')['state_dict'])
+                        final_checkpoint(repeated)['state_dict'])

@@ -2,13 +2,13 @@
 the CPU.
 
 A RetinaNet-R18 (``tests/data/configs``) trains for a few iterations on a toy COCO-format dataset
-(``mmdet_centermask.testing.write_tiny_coco``); the tools run as subprocesses in a temporary directory holding ``data/tiny_coco``.
+(``mmdet_centermask.testing.write_tiny_coco``); the tools run as subprocesses in a temporary
+directory holding ``data/tiny_coco``, one thread each, side by side: the runs that need no
+checkpoint start with the module, those that test or resume the trained one once it exists.
 """
 import json
-import os
 import pickle
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List
@@ -17,21 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from mmdet_centermask.testing import TINY_COCO_BOXES, write_tiny_coco
+from mmdet_centermask.testing import TINY_COCO_BOXES, ToolRun, write_tiny_coco
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests' / 'data' / 'configs' / 'retinanet_r18_tiny-coco.py'
 NUM_IMAGES = len(TINY_COCO_BOXES)
-
-
-def run_tool(command: List[str], cwd: Path, timeout: float = 120, **env: str) -> str:
-    """Run a tool, fail the test with its output if it fails, return stdout + stderr."""
-    env = dict(os.environ, PYTHON=sys.executable, PYTHONWARNINGS='ignore', **env)
-    process = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                             timeout=timeout)
-    output = process.stdout + process.stderr
-    assert process.returncode == 0, output[-4000:]
-    return output
 
 
 def free_port() -> int:
@@ -55,13 +45,50 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+TRAIN = [sys.executable, str(ROOT / 'tools' / 'train.py'), str(CONFIG)]
+TEST = [sys.executable, str(ROOT / 'tools' / 'test.py'), str(CONFIG)]
+TWO_ITERATIONS = ['--cfg-options', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+                  'default_hooks.checkpoint.interval=2']
+
+
 @pytest.fixture(scope='module')
-def trained(workspace: Path) -> Path:
+def untrained_runs(workspace: Path) -> Dict[str, ToolRun]:
+    """The runs that start from scratch: bfloat16 on the CPU, and two processes."""
+    return {
+        'amp': ToolRun(TRAIN + ['--amp', '--work-dir', 'amp', *TWO_ITERATIONS], cwd=workspace),
+        'dist': ToolRun(['bash', str(ROOT / 'tools' / 'dist_train.sh'), str(CONFIG), '2',
+                         '--work-dir', 'dist', *TWO_ITERATIONS], cwd=workspace, timeout=180,
+                        PORT=str(free_port())),
+    }
+
+
+@pytest.fixture(scope='module')
+def trained(untrained_runs: Dict[str, ToolRun], workspace: Path) -> Path:
     """Work dir of a 3-iteration run (``--cfg-options`` shortens the config's 4)."""
-    run_tool([sys.executable, str(ROOT / 'tools' / 'train.py'), str(CONFIG), '--cfg-options',
-              'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
-              'default_hooks.checkpoint.interval=3'], cwd=workspace)
+    ToolRun(TRAIN + ['--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+                     'default_hooks.checkpoint.interval=3'], cwd=workspace).output()
     return workspace / 'work_dirs' / CONFIG.stem
+
+
+@pytest.fixture(scope='module')
+def trained_runs(trained: Path, workspace: Path) -> Dict[str, ToolRun]:
+    """The runs that continue or test the trained checkpoint."""
+    checkpoint = str(trained / 'iter_3.pth')
+    resumed = workspace / 'resumed'
+    resumed.mkdir()
+    (resumed / 'iter_3.pth').symlink_to(checkpoint)
+    (resumed / 'last_checkpoint').write_text(str(resumed / 'iter_3.pth'))
+    return {
+        'resume': ToolRun(TRAIN + ['--work-dir', str(resumed), '--resume', '--cfg-options',
+                                   'train_cfg.max_iters=5', 'train_cfg.val_interval=5'],
+                          cwd=workspace),
+        'test': ToolRun(TEST + [checkpoint, '--work-dir', 'test', '--out', 'results.pkl',
+                                '--show-dir', 'vis'], cwd=workspace),
+        'tta': ToolRun(TEST + [checkpoint, '--work-dir', 'test_tta', '--tta'], cwd=workspace),
+        'dist_test': ToolRun(['bash', str(ROOT / 'tools' / 'dist_test.sh'), str(CONFIG), checkpoint,
+                              '2', '--work-dir', 'dist_test', '--out', 'dist_results.pkl'],
+                             cwd=workspace, timeout=180, PORT=str(free_port())),
+    }
 
 
 def test_train_writes_checkpoint_log_and_metrics(trained: Path) -> None:
@@ -82,80 +109,65 @@ def test_cfg_options_override_the_config(trained: Path) -> None:
     assert 'max_iters=3' in dumped.replace(' ', '')
 
 
-def test_resume_continues_from_the_last_checkpoint(trained: Path, workspace: Path) -> None:
-    work_dir = workspace / 'resumed'
-    work_dir.mkdir()
-    (work_dir / 'iter_3.pth').symlink_to(trained / 'iter_3.pth')
-    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_3.pth'))
-    output = run_tool([sys.executable, str(ROOT / 'tools' / 'train.py'), str(CONFIG),
-                       '--work-dir', str(work_dir), '--resume', '--cfg-options',
-                       'train_cfg.max_iters=5', 'train_cfg.val_interval=5'], cwd=workspace)
+def test_resume_continues_from_the_last_checkpoint(trained_runs: Dict[str, ToolRun],
+                                                   workspace: Path) -> None:
+    output = trained_runs['resume'].output()
     assert 'resumed epoch: 0, iter: 3' in output
+    work_dir = workspace / 'resumed'
     assert [r['step'] for r in scalars(work_dir) if 'loss' in r] == [4, 5]
     saved = torch.load(work_dir / 'iter_5.pth')
     assert saved['meta']['iter'] == 5
 
 
-def test_test_tool_evaluates_dumps_and_draws(trained: Path, workspace: Path) -> None:
-    out = workspace / 'results.pkl'
-    test_dir = workspace / 'test'
-    run_tool([sys.executable, str(ROOT / 'tools' / 'test.py'), str(CONFIG),
-              str(trained / 'iter_3.pth'), '--work-dir', str(test_dir), '--out', str(out),
-              '--show-dir', 'vis'], cwd=workspace)
-    json_log, = test_dir.glob('*/*.json')
+def test_test_tool_evaluates_dumps_and_draws(trained_runs: Dict[str, ToolRun],
+                                             workspace: Path) -> None:
+    trained_runs['test'].output()
+    json_log, = (workspace / 'test').glob('*/*.json')
     metrics = json.loads(json_log.read_text().splitlines()[-1])
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
-    with out.open('rb') as file:
+    with (workspace / 'results.pkl').open('rb') as file:
         results = pickle.load(file)
     assert len(results) == NUM_IMAGES
     assert sorted(r['img_id'] for r in results) == list(range(1, NUM_IMAGES + 1))
     assert all(len(r['pred_instances']['bboxes']) > 0 for r in results)  # score_thr=0
-    drawn = sorted(p.name for p in test_dir.glob('*/vis/*.jpg'))
+    drawn = sorted(p.name for p in (workspace / 'test').glob('*/vis/*.jpg'))
     assert drawn == [f'{i:04d}.jpg' for i in range(1, NUM_IMAGES + 1)]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (bfloat16) path')
-def test_amp_trains_in_bfloat16_on_cpu(workspace: Path) -> None:
+def test_amp_trains_in_bfloat16_on_cpu(untrained_runs: Dict[str, ToolRun],
+                                       workspace: Path) -> None:
+    untrained_runs['amp'].output()
     work_dir = workspace / 'amp'
-    run_tool([sys.executable, str(ROOT / 'tools' / 'train.py'), str(CONFIG), '--amp',
-              '--work-dir', str(work_dir), '--cfg-options', 'train_cfg.max_iters=2',
-              'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2'], cwd=workspace)
     dumped = (work_dir / CONFIG.name).read_text()
     assert "type='AmpOptimWrapper'" in dumped and "dtype='bfloat16'" in dumped
     losses = [r['loss'] for r in scalars(work_dir) if 'loss' in r]
     assert len(losses) == 2 and all(np.isfinite(losses))
 
 
-def test_dist_train_runs_two_cpu_processes(workspace: Path) -> None:
+def test_dist_train_runs_two_cpu_processes(untrained_runs: Dict[str, ToolRun],
+                                           workspace: Path) -> None:
+    output = untrained_runs['dist'].output()
     work_dir = workspace / 'dist'
-    output = run_tool(['bash', str(ROOT / 'tools' / 'dist_train.sh'), str(CONFIG), '2',
-                       '--work-dir', str(work_dir), '--cfg-options', 'train_cfg.max_iters=2',
-                       'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2'],
-                      cwd=workspace, timeout=180, PORT=str(free_port()))
     assert 'Distributed training: True' in output
     assert 'GPU number: 2' in output  # mmengine's name for the world size
     assert (work_dir / 'iter_2.pth').is_file()
     assert any('coco/bbox_mAP' in r for r in scalars(work_dir))
 
 
-def test_test_tool_with_flip_tta(trained: Path, workspace: Path) -> None:
-    test_dir = workspace / 'test_tta'
-    run_tool([sys.executable, str(ROOT / 'tools' / 'test.py'), str(CONFIG),
-              str(trained / 'iter_3.pth'), '--work-dir', str(test_dir), '--tta'], cwd=workspace)
-    config, = test_dir.glob('*/vis_data/config.py')
+def test_test_tool_with_flip_tta(trained_runs: Dict[str, ToolRun], workspace: Path) -> None:
+    trained_runs['tta'].output()
+    config, = (workspace / 'test_tta').glob('*/vis_data/config.py')
     assert "type='DetTTAModel'" in config.read_text()
     assert "type='TestTimeAug'" in config.read_text()
-    json_log, = test_dir.glob('*/*.json')
+    json_log, = (workspace / 'test_tta').glob('*/*.json')
     assert 'coco/bbox_mAP' in json.loads(json_log.read_text().splitlines()[-1])
 
 
-def test_dist_test_gathers_results_of_two_cpu_processes(trained: Path, workspace: Path) -> None:
-    out = workspace / 'dist_results.pkl'
-    test_dir = workspace / 'dist_test'
-    run_tool(['bash', str(ROOT / 'tools' / 'dist_test.sh'), str(CONFIG),
-              str(trained / 'iter_3.pth'), '2', '--work-dir', str(test_dir), '--out', str(out)],
-             cwd=workspace, timeout=180, PORT=str(free_port()))
-    with out.open('rb') as file:
+def test_dist_test_gathers_results_of_two_cpu_processes(trained_runs: Dict[str, ToolRun],
+                                                        workspace: Path) -> None:
+    trained_runs['dist_test'].output()
+    with (workspace / 'dist_results.pkl').open('rb') as file:
         assert sorted(r['img_id'] for r in pickle.load(file)) == list(range(1, NUM_IMAGES + 1))
-    json_log, = test_dir.glob('*/*.json')
+    json_log, = (workspace / 'dist_test').glob('*/*.json')
     assert 'coco/bbox_mAP' in json.loads(json_log.read_text().splitlines()[-1])

@@ -6,17 +6,15 @@ CenterMask R-50 (the zoo config, one class, 128-pixel images) runs on a two-imag
 dataset written here; the checkpoints are saved from models built in the test process.
 """
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from mmdet_centermask.testing import load_config
+from mmdet_centermask.testing import ToolRun, load_config
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
@@ -90,42 +88,54 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run_tool(tool: str, args: List[str], cwd: Path) -> Tuple[int, str]:
-    """Run ``tools/<tool>.py`` and return its exit code and output."""
-    env = dict(os.environ, PYTHONWARNINGS='ignore')
-    process = subprocess.run([sys.executable, str(ROOT / 'tools' / f'{tool}.py'), *args], cwd=cwd,
-                             env=env, capture_output=True, text=True, timeout=180)
-    return process.returncode, process.stdout + process.stderr
+RUNS = {
+    'test_lite': ('test', ['tiny.py', 'lite_v19.pth']),
+    'test_r50': ('test', ['tiny.py', 'r50.pth']),
+    'train_lite': ('train', ['tiny.py', '--cfg-options', 'load_from=lite_v19.pth']),
+    'train_coco': ('train', ['tiny.py', '--cfg-options', 'load_from=r50_coco.pth']),
+}
 
 
-def test_test_tool_refuses_a_checkpoint_of_another_architecture(workspace: Path) -> None:
-    code, output = run_tool('test', ['tiny.py', 'lite_v19.pth', '--work-dir', 'test_lite'],
-                            workspace)
+@pytest.fixture(scope='module')
+def runs(workspace: Path) -> Dict[str, ToolRun]:
+    """``tools/<tool>.py`` of each of :data:`RUNS`, side by side (one thread each), work dir
+    named after the run."""
+    return {name: ToolRun([sys.executable, str(ROOT / 'tools' / f'{tool}.py'), *args,
+                           '--work-dir', name], cwd=workspace, timeout=180)
+            for name, (tool, args) in RUNS.items()}
+
+
+def result(runs: Dict[str, ToolRun], name: str) -> Tuple[int, str]:
+    """Exit code and output of run ``name``."""
+    output = runs[name].output(check=False)
+    return runs[name].returncode, output
+
+
+def test_test_tool_refuses_a_checkpoint_of_another_architecture(runs: Dict[str, ToolRun]) -> None:
+    code, output = result(runs, 'test_lite')
     assert code != 0
     assert 'ValueError: checkpoint lite_v19.pth does not fit CenterMask' in output
     assert 'tools/model_converters/centermask2_to_mmdet.py' in output
     assert 'coco/bbox_mAP' not in output
 
 
-def test_test_tool_evaluates_a_matching_checkpoint(workspace: Path) -> None:
-    code, output = run_tool('test', ['tiny.py', 'r50.pth', '--work-dir', 'test_r50'], workspace)
+def test_test_tool_evaluates_a_matching_checkpoint(runs: Dict[str, ToolRun]) -> None:
+    code, output = result(runs, 'test_r50')
     assert code == 0, output[-3000:]
     assert 'coco/segm_mAP' in output
 
 
-def test_train_tool_refuses_load_from_of_another_architecture(workspace: Path) -> None:
-    code, output = run_tool('train', ['tiny.py', '--work-dir', 'train_lite', '--cfg-options',
-                                      'load_from=lite_v19.pth'], workspace)
+def test_train_tool_refuses_load_from_of_another_architecture(runs: Dict[str, ToolRun]) -> None:
+    code, output = result(runs, 'train_lite')
     assert code != 0
     assert 'ValueError: checkpoint lite_v19.pth does not fit CenterMask' in output
     assert 'train a mostly random model' in output
     assert 'Iter(train)' not in output
 
 
-def test_train_tool_fine_tunes_from_another_class_count(workspace: Path) -> None:
+def test_train_tool_fine_tunes_from_another_class_count(runs: Dict[str, ToolRun]) -> None:
     """An 80-class COCO checkpoint into the 1-class model: mmengine's warnings, then training."""
-    code, output = run_tool('train', ['tiny.py', '--work-dir', 'train_coco', '--cfg-options',
-                                      'load_from=r50_coco.pth'], workspace)
+    code, output = result(runs, 'train_coco')
     assert code == 0, output[-3000:]
     assert 'size mismatch for bbox_head.conv_cls.weight' in output
     assert 'Iter(train) [1/1]' in output

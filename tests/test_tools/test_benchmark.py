@@ -6,16 +6,15 @@ its parts run in-process on the same models. No test asserts a time.
 import importlib.util
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
 import torch
+from mmdet_centermask.testing import ToolRun
 from torch import nn
 
 from mmdet.registry import MODELS
@@ -55,25 +54,58 @@ def build(config: str) -> nn.Module:
     return benchmark_inputs.build_model(benchmark_inputs.load_config(config), None, 'cpu', seed=0)
 
 
-def run_benchmark(args: List[str], cwd: Path) -> List[Dict]:
-    """Run the tool with ``--out-json rows.json`` in ``cwd``; return the rows."""
-    env = dict(os.environ, PYTHONWARNINGS='ignore')
-    command = [sys.executable, str(ROOT / 'tools' / 'analysis_tools' / 'benchmark.py'), *args,
-               '--out-json', 'rows.json']
-    process = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                             timeout=300)
-    assert process.returncode == 0, (process.stdout + process.stderr)[-4000:]
-    return json.loads((cwd / 'rows.json').read_text())
+LITE = str(ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py')
+RTMDET_INS = 'mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py'
+# the tool's runs of this module: its arguments (besides ``--out-json rows.json``)
+BENCHMARK_RUNS = {
+    # CenterMask, Mask R-CNN and FCOS with 5 fixed detections, ratios to Mask R-CNN
+    'fp32': [CENTERMASK, MASK_RCNN, FCOS, *TINY, '--num-images', '2', '--warmup', '1',
+             '--num-dets', str(NUM_DETS), '--baseline', MASK_RCNN, '--out-md', 'table.md',
+             '--out-png', 'stages.png'],
+    # --fp16 (CPU bfloat16) with --num-dets 0 and a checkpoint that detects (see its test)
+    'fp16': [CENTERMASK, MASK_RCNN, *TINY, '--num-images', '1', '--warmup', '0', '--fp16',
+             '--channels-last', '--fuse-conv-bn', '--num-dets', '0', '--checkpoint',
+             'detecting.pth', 'none', '--out-md', 'table.md'],
+    'exported': [LITE, *TINY, '--num-images', '1', '--warmup', '1', '--num-dets', str(NUM_DETS),
+                 '--backend', 'pytorch', 'onnxruntime', 'openvino-bf16', '--out-md', 'table.md',
+                 '--out-png', 'stages.png'],
+    # 120x150 is padded to 128x160: the ground-truth masks must be padded alike
+    'train': [LITE, RTMDET_INS, '--train', '--input-size', '120', '150', '--threads', '1',
+              '--num-images', '2', '--warmup', '0', '--num-dets', '3', '--baseline', RTMDET_INS,
+              '--out-md', 'table.md'],
+}
 
 
 @pytest.fixture(scope='module')
-def fp32_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """CenterMask, Mask R-CNN and FCOS with 5 fixed detections, ratios to Mask R-CNN."""
-    work_dir = tmp_path_factory.mktemp('benchmark')
-    run_benchmark([CENTERMASK, MASK_RCNN, FCOS, *TINY, '--num-images', '2', '--warmup', '1',
-                   '--num-dets', str(NUM_DETS), '--baseline', MASK_RCNN, '--out-md', 'table.md',
-                   '--out-png', 'stages.png'], work_dir)
-    return work_dir
+def benchmark_runs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Tuple[Path, ToolRun]]:
+    """Each of :data:`BENCHMARK_RUNS` in a folder of its own, all started side by side (one thread
+    each; no test asserts a time). ``fp16``'s CenterMask checkpoint has a classification bias that
+    makes every location a detection (50 after NMS); random weights detect nothing."""
+    runs = {}
+    for name, args in BENCHMARK_RUNS.items():
+        work_dir = tmp_path_factory.mktemp(f'benchmark_{name}')
+        if name == 'fp16':
+            model = build(CENTERMASK)
+            model.bbox_head.conv_cls.bias.data.fill_(3.0)
+            torch.save(dict(state_dict=model.state_dict()), work_dir / 'detecting.pth')
+        command = [sys.executable, str(ROOT / 'tools' / 'analysis_tools' / 'benchmark.py'), *args,
+                   '--out-json', 'rows.json']
+        runs[name] = work_dir, ToolRun(command, cwd=work_dir)
+    return runs
+
+
+def benchmark_rows(benchmark_runs: Dict[str, Tuple[Path, ToolRun]], name: str) -> List[Dict]:
+    """The rows of run ``name`` once it has ended."""
+    work_dir, run = benchmark_runs[name]
+    run.output()
+    return json.loads((work_dir / 'rows.json').read_text())
+
+
+@pytest.fixture(scope='module')
+def fp32_run(benchmark_runs: Dict[str, Tuple[Path, ToolRun]]) -> Path:
+    """The folder of the fp32 run, once it has ended."""
+    benchmark_rows(benchmark_runs, 'fp32')
+    return benchmark_runs['fp32'][0]
 
 
 @pytest.mark.e2e  # the tool in a subprocess
@@ -120,22 +152,16 @@ def test_markdown_table_and_chart(fp32_run: Path) -> None:
 
 
 @pytest.mark.e2e  # the tool in a subprocess
-def test_fp16_checkpoint_and_own_detections(tmp_path: Path) -> None:
+def test_fp16_checkpoint_and_own_detections(
+        benchmark_runs: Dict[str, Tuple[Path, ToolRun]]) -> None:
     """``--fp16`` (CPU bfloat16) with ``--num-dets 0``: each mask branch gets its own box head's
-    detections. The CenterMask checkpoint has a classification bias that makes every location
-    a detection (50 after NMS); random weights detect nothing."""
-    model = build(CENTERMASK)
-    model.bbox_head.conv_cls.bias.data.fill_(3.0)
-    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'detecting.pth')
-    rows = run_benchmark([CENTERMASK, MASK_RCNN, *TINY, '--num-images', '1', '--warmup', '0',
-                          '--fp16', '--channels-last', '--fuse-conv-bn', '--num-dets', '0',
-                          '--checkpoint', 'detecting.pth', 'none', '--out-md', 'table.md'],
-                         tmp_path)
+    detections (the checkpoint detects everywhere, random weights nothing)."""
+    rows = benchmark_rows(benchmark_runs, 'fp16')
     centermask, mask_rcnn = rows
     assert [(row['fp16'], row['channels_last'], row['fuse_conv_bn'], row['num_images'])
             for row in rows] == [(True, True, True, 1), (True, True, True, 1)]
     assert '1 threads, cpu, autocast, channels-last, fused conv+BN;' in (
-        tmp_path / 'table.md').read_text()
+        benchmark_runs['fp16'][0] / 'table.md').read_text()
     assert [row['checkpoint'] for row in rows] == ['detecting.pth', None]
     assert centermask['box_head_num_dets'] == centermask['mask_branch_num_rois'] == 50
     assert mask_rcnn['box_head_num_dets'] == mask_rcnn['mask_branch_num_rois'] == 0
@@ -311,15 +337,13 @@ def test_parse_args_rejects_inconsistent_options() -> None:
 
 
 @pytest.mark.e2e  # the tool in a subprocess
-def test_exported_backends_add_rows_of_the_same_model(tmp_path: Path) -> None:
+def test_exported_backends_add_rows_of_the_same_model(
+        benchmark_runs: Dict[str, Tuple[Path, ToolRun]]) -> None:
     """``--backend``: the CenterMask config exported to ONNX with the same random weights, run by
     onnxruntime and OpenVINO, pasting the masks of the same fixed detections; one graph, so no
     stage split."""
-    lite = 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco'
-    rows = run_benchmark([str(ROOT / 'configs' / 'centermask' / f'{lite}.py'), *TINY,
-                          '--num-images', '1', '--warmup', '1', '--num-dets', str(NUM_DETS),
-                          '--backend', 'pytorch', 'onnxruntime', 'openvino-bf16',
-                          '--out-md', 'table.md', '--out-png', 'stages.png'], tmp_path)
+    lite = Path(LITE).stem
+    rows = benchmark_rows(benchmark_runs, 'exported')
     assert [row['name'] for row in rows] == [lite, f'{lite} [onnxruntime]',
                                              f'{lite} [openvino-bf16]']
     for row in rows[1:]:
@@ -327,9 +351,10 @@ def test_exported_backends_add_rows_of_the_same_model(tmp_path: Path) -> None:
         assert row['latency_s_median'] > 0 and row['box_head_num_dets'] == NUM_DETS
         assert all(math.isnan(row[f'{stage}_s_median']) for stage in benchmark_stages.STAGES)
         assert (row['gflops'], row['params_m']) == (rows[0]['gflops'], rows[0]['params_m'])
-    table = (tmp_path / 'table.md').read_text()
+    work_dir = benchmark_runs['exported'][0]
+    table = (work_dir / 'table.md').read_text()
     assert f'| {lite} [onnxruntime] |' in table and '| - | - | - |' in table
-    assert (tmp_path / 'stages.png').stat().st_size > 0
+    assert (work_dir / 'stages.png').stat().st_size > 0
 
 
 def test_peak_fraction_is_twice_the_multiply_adds_per_latency_over_the_peak() -> None:
@@ -344,7 +369,6 @@ def test_peak_fraction_is_twice_the_multiply_adds_per_latency_over_the_peak() ->
     assert (row['peak_precision'], row['peak_fraction']) == ('bf16', 0.05)
 
 
-RTMDET_INS = 'mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py'
 YOLACT = 'mmdet::yolact/yolact_r50_1xb8-55e_coco.py'
 SOLOV2 = 'mmdet::solov2/solov2-light_r18_fpn_ms-3x_coco.py'
 
@@ -412,39 +436,35 @@ def test_elliptical_ground_truth_masks() -> None:
 
 
 @pytest.mark.e2e  # the tool in a subprocess
-def test_training_mode_steps_every_config(tmp_path: Path) -> None:
+def test_training_mode_steps_every_config(
+        benchmark_runs: Dict[str, Tuple[Path, ToolRun]]) -> None:
     """``--train``: each config trains on the same batch with its own optimiser; the table has
     seconds per iteration and ratios, the losses are finite."""
-    lite = str(ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py')
-    # 120x150 is padded to 128x160: the ground-truth masks must be padded alike
-    rows = run_benchmark([lite, RTMDET_INS, '--train', '--input-size', '120', '150', '--threads',
-                          '1', '--num-images', '2', '--warmup', '0', '--num-dets', '3',
-                          '--baseline', RTMDET_INS, '--out-md', 'table.md'], tmp_path)
+    rows = benchmark_rows(benchmark_runs, 'train')
     assert [(row['model'], row['mode'], row['batch_size'], row['num_gts']) for row in rows] == [
         ('CenterMask', 'train', 2, 3), ('RTMDet', 'train', 2, 3)]
     for row in rows:
         assert len(row['iterations_s']) == 2 and row['iteration_s_min'] > 0
         assert all(math.isfinite(loss) and loss > 0 for loss in row['losses'])
         assert row['peak_mem_mb'] > 0
-    table = (tmp_path / 'table.md').read_text()
+    table = (benchmark_runs['train'][0] / 'table.md').read_text()
     assert 'batch 2 of random images with 3 objects each' in table
     assert table.splitlines()[-1].endswith('| 1.00x | 1.00x | 1.00x |')
 
 
 @pytest.mark.slow  # a whole zoo model in-process
 def test_a_training_step_changes_the_weights() -> None:
-    lite = str(ROOT / 'configs' / 'centermask' / 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py')
-    args = benchmark.parse_args([lite, '--train', '--input-size', '64', '96', '--num-dets', '2',
+    args = benchmark.parse_args([LITE, '--train', '--input-size', '64', '96', '--num-dets', '2',
                                  '--out-json', 'unused'])
     images = benchmark_inputs.random_images(2, (64, 96), seed=0)
-    run = benchmark_training.TrainingBenchmark(lite, images, args)
+    run = benchmark_training.TrainingBenchmark(LITE, images, args)
     before = {name: param.detach().clone() for name, param in run.model.named_parameters()
               if param.requires_grad}
     run.run(timed=True)
     after = dict(run.model.named_parameters())
     assert all(not torch.equal(after[name], value) for name, value in before.items()
                if name.startswith(('bbox_head.conv_cls', 'roi_head.mask_head.conv_logits')))
-    base_lr = benchmark_inputs.load_config(lite).optim_wrapper.optimizer.lr
+    base_lr = benchmark_inputs.load_config(LITE).optim_wrapper.optimizer.lr
     assert run.optim_wrapper.optimizer.param_groups[0]['lr'] == pytest.approx(base_lr * 0.001)
     assert run.row()['num_iters'] == 1 and len(run.losses) == 1
 

@@ -8,11 +8,11 @@ import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional
+from typing import Dict, Optional
 
 import pytest
 import torch
-from mmdet_centermask.testing import REPO_ROOT, run_tool, write_tiny_coco
+from mmdet_centermask.testing import REPO_ROOT, ToolRun, write_tiny_coco
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import get_priority
@@ -178,13 +178,23 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope='module')
+def trainings(workspace: Path) -> Dict[str, ToolRun]:
+    """Both trainings that break, side by side (one thread each)."""
+    options = {
+        'diverging': ['optim_wrapper.optimizer.lr=10', 'default_hooks.checkpoint.interval=1'],
+        'nan_weight': ['model.roi_head.mask_iou_head.loss_iou.loss_weight=nan'],
+    }
+    return {name: ToolRun(TRAIN + ['--work-dir', str(workspace / name), '--cfg-options', *args],
+                          cwd=workspace)
+            for name, args in options.items()}
+
+
 @pytest.mark.e2e  # tools/train.py in a subprocess
-def test_diverging_training_stops_at_the_loss_jump(workspace: Path) -> None:
+def test_diverging_training_stops_at_the_loss_jump(trainings: Dict[str, ToolRun],
+                                                   workspace: Path) -> None:
     work_dir = workspace / 'diverging'
-    output = run_tool(TRAIN + ['--work-dir', str(work_dir), '--cfg-options',
-                               'optim_wrapper.optimizer.lr=10',
-                               'default_hooks.checkpoint.interval=1'],
-                      cwd=workspace, check=False)
+    output = trainings['diverging'].output(check=False)
     # iteration 1 is finite (initial weights, loss ~3.7), its update with lr 10 makes iteration
     # 2's loss huge but finite: iter_1.pth already holds the diverged weights
     match = re.search(r'FloatingPointError: Loss jump at iteration 2: loss=(\S+) is \S+ times the '
@@ -199,10 +209,8 @@ def test_diverging_training_stops_at_the_loss_jump(workspace: Path) -> None:
 
 
 @pytest.mark.e2e  # tools/train.py in a subprocess
-def test_names_the_one_bad_loss(workspace: Path) -> None:
-    output = run_tool(TRAIN + ['--work-dir', str(workspace / 'nan_weight'), '--cfg-options',
-                               'model.roi_head.mask_iou_head.loss_iou.loss_weight=nan'],
-                      cwd=workspace, check=False)
+def test_names_the_one_bad_loss(trainings: Dict[str, ToolRun]) -> None:
+    output = trainings['nan_weight'].output(check=False)
     assert ('FloatingPointError: Non-finite loss at iteration 1: loss_mask_iou=nan, loss=nan. '
             'Training stopped before saving this iteration; the initial weights produced it: no '
             'checkpoint was saved yet.'
