@@ -9,7 +9,7 @@ from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmdet.utils import get_test_pipeline_cfg
+from ..utils import image_test_pipeline
 from .backends import BACKENDS, PRECISIONS
 
 
@@ -44,8 +44,7 @@ class ExportedCenterMask:
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         init_default_scope(cfg.get('default_scope', 'mmdet'))
         self.session = BACKENDS[backend](onnx_file, precision, num_threads)
-        pipeline = [step for step in get_test_pipeline_cfg(cfg)
-                    if 'Annotations' not in step['type']]
+        pipeline = image_test_pipeline(cfg)
         self.file_pipeline = Compose(pipeline)
         self.array_pipeline = Compose([dict(type='mmdet.LoadImageFromNDArray')] + pipeline[1:])
         self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)

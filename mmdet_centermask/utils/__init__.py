@@ -1,4 +1,4 @@
 from .dist import close_process_group
-from .tool_config import load_tool_config
+from .tool_config import image_test_pipeline, load_tool_config
 
-__all__ = ['close_process_group', 'load_tool_config']
+__all__ = ['close_process_group', 'image_test_pipeline', 'load_tool_config']

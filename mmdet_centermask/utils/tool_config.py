@@ -1,8 +1,10 @@
 import os.path as osp
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from mmengine.config import Config
+
+from mmdet.utils import get_test_pipeline_cfg
 
 
 def load_tool_config(config: str, launcher: str = 'none', cfg_options: Optional[dict] = None,
@@ -31,3 +33,9 @@ def load_tool_config(config: str, launcher: str = 'none', cfg_options: Optional[
     if not torch.cuda.is_available():
         cfg.merge_from_dict({'env_cfg.dist_cfg.backend': 'gloo'})
     return cfg
+
+
+def image_test_pipeline(cfg: Config) -> List[dict]:
+    """The config's test pipeline without its annotation loading: what prepares an image that has
+    no annotations (the exported model's runtime, batch inference)."""
+    return [step for step in get_test_pipeline_cfg(cfg) if 'Annotations' not in step['type']]

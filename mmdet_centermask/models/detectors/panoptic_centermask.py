@@ -56,6 +56,9 @@ class PanopticCenterMask(CenterMask):
             raise ValueError('PanopticCenterMask needs test_cfg.panoptic: the fusion settings '
                              '(instance_score_thr, mask_overlap, stuff_area_limit); got '
                              f'{test_cfg}')
+        if test_cfg.get('rcnn', {}).get('mask_format', 'bitmap') != 'bitmap':
+            raise ValueError("PanopticCenterMask fuses the instance masks as bitmaps: "
+                             "test_cfg.rcnn.mask_format='rle' is for CenterMask")
         super().__init__(
             backbone=backbone,
             neck=neck,

@@ -11,6 +11,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi, scale_boxes
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
+from ...structures import paste_masks_as_rle
 
 
 def clip_to_image(bboxes: Tensor, img_shape: Tuple[int, int]) -> Tensor:
@@ -55,13 +56,17 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
         train_cfg (dict, optional): ``assigner``, ``sampler``, ``mask_size``
             and ``mask_thr_binary`` (applied to mask logits by
             ``MaskIoUHead.get_targets``).
-        test_cfg (dict, optional): ``mask_thr_binary`` (on probabilities) and
+        test_cfg (dict, optional): ``mask_thr_binary`` (on probabilities),
             ``paste_masks_into``: ``'clipped_boxes'`` (default, centermask2) or
-            ``'predicted_boxes'`` (see :meth:`finalize_detections`).
+            ``'predicted_boxes'``, and ``mask_format``: ``'bitmap'`` (default, mmdet's
+            bool tensor) or ``'rle'`` (COCO RLE per mask, each encoded as it is pasted:
+            for large images, serving and batch inference; see
+            :meth:`finalize_detections`).
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
     PASTE_MODES = ('clipped_boxes', 'predicted_boxes')
+    MASK_FORMATS = ('bitmap', 'rle')
 
     def __init__(self,
                  mask_roi_extractor: ConfigType,
@@ -81,6 +86,10 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
         if self.paste_masks_into not in self.PASTE_MODES:
             raise ValueError(f'test_cfg.rcnn.paste_masks_into={self.paste_masks_into!r}: '
                              f'expected one of {self.PASTE_MODES}')
+        self.mask_format = (test_cfg or {}).get('mask_format', 'bitmap')
+        if self.mask_format not in self.MASK_FORMATS:
+            raise ValueError(f'test_cfg.rcnn.mask_format={self.mask_format!r}: expected one of '
+                             f'{self.MASK_FORMATS}')
 
     def _mask_forward(self, x: Tuple[Tensor], rois: Tensor,
                       img_shapes: Sequence[Tuple[int, int]]) -> dict:
@@ -229,6 +238,8 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
                 mask_thr_binary=self.test_cfg.mask_thr_binary)
             for results in results_list:
                 results.mask_scores = results.scores.new_zeros((0, ))
+                if self.mask_format == 'rle':
+                    results.masks = []
             return results_list
 
         img_shapes = [meta['img_shape'] for meta in batch_img_metas]
@@ -272,7 +283,8 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
 
         Returns:
             :obj:`InstanceData`: The kept detections with clipped ``bboxes`` and bool
-            ``masks`` (n, H, W).
+            ``masks`` (n, H, W), or with ``test_cfg.mask_format='rle'`` a list of n COCO
+            RLE dicts (the same pixels, never all held as bitmaps).
         """
         bboxes = results.bboxes
         if rescale:
@@ -286,10 +298,17 @@ class CenterMaskRoIHead(MaskScoringRoIHead):
         results = results[keep]
         results.bboxes = clipped[keep]
         if len(results) == 0:
-            results.masks = torch.zeros((0, out_h, out_w), dtype=torch.bool,
-                                        device=bboxes.device)
+            results.masks = [] if self.mask_format == 'rle' else torch.zeros(
+                (0, out_h, out_w), dtype=torch.bool, device=bboxes.device)
             return results
         mask_preds, labels = mask_preds[keep], results.labels
+        if self.mask_format == 'rle':
+            channels = 0 if self.mask_head.class_agnostic else labels
+            probs = mask_preds if mask_probs else mask_preds[torch.arange(len(labels)),
+                                                             channels].sigmoid()
+            results.masks = paste_masks_as_rle(probs.cpu(), paste_boxes[keep].cpu(),
+                                               (out_h, out_w), self.test_cfg.mask_thr_binary)
+            return results
         if mask_probs:  # one channel per detection, which label 0 selects
             mask_preds, labels = mask_preds[:, None], torch.zeros_like(labels)
         results.masks = self.mask_head._predict_by_feat_single(

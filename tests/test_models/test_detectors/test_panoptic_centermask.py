@@ -82,6 +82,8 @@ def test_tensor_mode_gives_the_raw_outputs_with_the_semantic_logits():
     (dict(neck=dict(num_outs=5)),
      r'the FPN outputs strides \[4, 8, 16, 32, 64\].*must be bbox_head.strides'),
     (dict(test_cfg=dict(panoptic=None)), r'needs test_cfg.panoptic'),
+    (dict(test_cfg=dict(rcnn=dict(mask_thr_binary=0.5, mask_format='rle'))),
+     r"fuses the instance masks as bitmaps: test_cfg.rcnn.mask_format='rle' is for CenterMask"),
 ])
 def test_config_parts_that_do_not_fit_are_named(change, message):
     cfg = coco_classes_cfg()

@@ -1,18 +1,21 @@
 """CenterMaskRoIHead.finalize_detections: detectron2's detector_postprocess after the mask
 branch (boxes rescaled, clipped, empty ones dropped, masks pasted into the clipped boxes)."""
+import pycocotools.mask as mask_util
 import pytest
 import torch
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
+from mmdet.structures.mask import encode_mask_results
 from mmdet_centermask.models.roi_heads import CenterMaskRoIHead
 
 # input image 40 x 60, original 80 x 120 (scale 0.5)
 IMG_META = dict(img_shape=(40, 60), ori_shape=(80, 120), scale_factor=(0.5, 0.5))
 
 
-def build_head(paste_masks_into: str = 'clipped_boxes') -> CenterMaskRoIHead:
+def build_head(paste_masks_into: str = 'clipped_boxes',
+               mask_format: str = 'bitmap') -> CenterMaskRoIHead:
     return MODELS.build(
         dict(
             type='CenterMaskRoIHead',
@@ -24,7 +27,8 @@ def build_head(paste_masks_into: str = 'clipped_boxes') -> CenterMaskRoIHead:
                            num_classes=2),
             mask_iou_head=dict(type='CenterMaskIoUHead', num_convs=1, in_channels=8,
                                conv_out_channels=8, fc_out_channels=16, num_classes=2),
-            test_cfg=ConfigDict(mask_thr_binary=0.5, paste_masks_into=paste_masks_into)))
+            test_cfg=ConfigDict(mask_thr_binary=0.5, paste_masks_into=paste_masks_into,
+                                mask_format=mask_format)))
 
 
 def detections():
@@ -76,6 +80,41 @@ def test_all_detections_dropped_gives_empty_masks():
 def test_unknown_paste_mode_is_named():
     with pytest.raises(ValueError, match="paste_masks_into='clipped'"):
         build_head('clipped')
+
+
+@pytest.mark.parametrize('mode', ['clipped_boxes', 'predicted_boxes'])
+def test_rle_masks_are_the_bitmaps_encoded(mode):
+    """``mask_format='rle'``: the same detections, each mask the COCO RLE of its bitmap (random
+    logits, so that the masks have ragged borders), on the original and the input image."""
+    results, _ = detections()
+    results.bboxes[1] = torch.tensor([40., 2., 58., 39.])  # inside: two masks, not one
+    mask_preds = torch.randn(3, 2, 28, 28, generator=torch.Generator().manual_seed(0)) * 4
+    for rescale in (True, False):
+        bitmaps = build_head(mode).finalize_detections(results.clone(), mask_preds, IMG_META,
+                                                       rescale=rescale)
+        rles = build_head(mode, 'rle').finalize_detections(results.clone(), mask_preds,
+                                                           IMG_META, rescale=rescale)
+        assert len(bitmaps) == 2 and torch.equal(rles.bboxes, bitmaps.bboxes)
+        assert isinstance(rles.masks, list) and len(rles.masks) == 2
+        assert rles.masks == encode_mask_results(bitmaps.masks.numpy())
+        assert all(0 < mask_util.area(rle) < 40 * 60 for rle in rles.masks)
+
+
+def test_rle_masks_of_no_detection_are_an_empty_list():
+    results, mask_preds = detections()
+    out = build_head(mask_format='rle').finalize_detections(results[1:], mask_preds[1:],
+                                                           IMG_META, rescale=True)
+    assert len(out) == 0 and out.masks == []
+    head = build_head(mask_format='rle').eval()
+    feats = tuple(torch.rand(1, 8, 40 // s + 1, 60 // s + 1) for s in (8, 16, 32))
+    with torch.no_grad():
+        out, = head.predict_mask(feats, [IMG_META], [results[:0]], rescale=True)
+    assert out.masks == []
+
+
+def test_unknown_mask_format_is_named():
+    with pytest.raises(ValueError, match="mask_format='polygon'"):
+        build_head(mask_format='polygon')
 
 
 def test_mask_branch_runs_on_zero_size_boxes():
