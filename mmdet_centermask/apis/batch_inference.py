@@ -12,15 +12,16 @@ import pycocotools.mask as mask_util
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
-from mmdet.apis import init_detector
 from mmdet.evaluation import CocoMetric
-from mmdet.registry import DATASETS
+from mmdet.registry import DATASETS, MODELS
 from mmdet.structures import DetDataSample
 from mmdet.visualization import DetLocalVisualizer
 from ..deployment import ExportedCenterMask
+from ..utils.checkpoint_check import check_checkpoint_fits
 from .image_source import ImageSource, PipelineImages
 from .prediction_store import PredictionStore, prediction_record
 
@@ -63,7 +64,14 @@ def build_predictor(cfg: Config, weights: str, backend: str = 'pytorch',
         return runtime.predict_sample, config_classes(cfg)
     if num_threads:
         torch.set_num_threads(num_threads)
-    model = init_detector(cfg, weights, device=device)
+    model = MODELS.build(cfg.model)
+    check_checkpoint_fits(model, weights, for_training=False)
+    checkpoint = load_checkpoint(model, weights, map_location='cpu')
+    # the classes the checkpoint was trained on, else the config's
+    model.dataset_meta = checkpoint.get('meta', {}).get('dataset_meta') or dict(
+        classes=config_classes(cfg))
+    model.cfg = cfg
+    model.to(device).eval()
 
     def predict(data: dict) -> DetDataSample:
         with torch.no_grad():
@@ -115,8 +123,8 @@ def coco_results(store: PredictionStore, source: ImageSource, classes: Tuple[str
     metric = CocoMetric(ann_file=source.ann_file, metric=['bbox', 'segm'],
                         outfile_prefix=outfile_prefix)
     metric.dataset_meta = dict(classes=classes)
-    if source.ann_file is not None:
-        return metric.compute_metrics(results)
+    if source.ann_file is not None:  # the ground truth comes from the ann file
+        return metric.compute_metrics([(None, result) for result in results])
     metric.cat_ids = source.categories(classes)
     metric.results2json(results, outfile_prefix)
     return {}

@@ -58,7 +58,7 @@ class ToolRun:
                                         stdout=self._stdout, stderr=self._stderr,
                                         start_new_session=True)
         # a run whose test failed before waiting for it ends with the test process
-        atexit.register(self._kill)
+        atexit.register(self.kill)
 
     def output(self, check: bool = True) -> str:
         """Wait for the tool (killed once ``timeout`` seconds have passed since its start); fail
@@ -66,7 +66,7 @@ class ToolRun:
         try:
             self.process.wait(max(self._deadline - time.monotonic(), 0))
         except subprocess.TimeoutExpired:
-            self._kill()
+            self.kill()
             raise AssertionError(f'{self.command} did not end in time:\n{self._read()[-4000:]}')
         output = self._read()
         assert not check or self.process.returncode == 0, output[-4000:]
@@ -77,7 +77,8 @@ class ToolRun:
         """The exit code (after :meth:`output`)."""
         return self.process.returncode
 
-    def _kill(self) -> None:
+    def kill(self) -> None:
+        """End the tool and its children now (SIGKILL), if it is running."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()

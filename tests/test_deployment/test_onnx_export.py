@@ -17,6 +17,8 @@ from mmengine.dataset import pseudo_collate
 
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
+from mmdet.structures.mask import encode_mask_results
+from mmdet_centermask.apis import build_predictor
 from mmdet_centermask.deployment import ExportedCenterMask, check_exportable, export_onnx
 
 CONFIG = 'centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
@@ -122,3 +124,18 @@ def test_dcn_is_refused_by_name():
     with pytest.raises(ValueError, match=r'modulated deformable convolutions \(DCN, e.g. '
                                          r'backbone\..*have no standard ONNX operator'):
         check_exportable(model)
+
+
+@pytest.mark.slow  # a zoo model exported to ONNX
+def test_batch_predictor_of_the_graph_gives_its_masks_as_rle(exported, coco45):
+    """``apis.build_predictor`` on the exported graph: the runtime's detections, each mask the
+    COCO RLE of the bitmap the runtime pastes, and the config's class names."""
+    _, cfg, onnx_file = exported
+    predict, classes = build_predictor(cfg, onnx_file, backend='onnxruntime')
+    runtime = ExportedCenterMask(onnx_file, cfg, backend='onnxruntime')
+    assert classes == tuple(cfg.test_dataloader.dataset.metainfo.classes)
+    data = runtime.file_pipeline(dict(img_path=images(coco45)[0], img_id=0))
+    got = predict(copy.deepcopy(data)).pred_instances
+    ref = runtime.predict_sample(data).pred_instances
+    assert len(ref) >= 10 and torch.equal(got.bboxes, ref.bboxes)
+    assert got.masks == encode_mask_results(ref.masks.numpy())

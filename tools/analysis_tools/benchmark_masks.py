@@ -21,7 +21,7 @@ from typing import Dict, List
 
 import mmdet_centermask  # noqa: F401 (registers our models)
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
@@ -72,9 +72,8 @@ def main(args: argparse.Namespace) -> List[Dict]:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    heads = {fmt: MODELS.build(dict(cfg.model.roi_head,
-                                    test_cfg=dict(cfg.model.test_cfg.rcnn, mask_format=fmt)))
-             for fmt in FORMATS}
+    heads = {fmt: MODELS.build(dict(cfg.model.roi_head, test_cfg=ConfigDict(
+        cfg.model.test_cfg.rcnn, mask_format=fmt))) for fmt in FORMATS}
     img_h, img_w = input_shape(cfg, args.height, args.width)
     num_classes = cfg.model.bbox_head.num_classes
     results = fixed_detections(args.num_dets, (img_h, img_w), num_classes, seed=0)
