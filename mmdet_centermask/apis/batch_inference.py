@@ -21,6 +21,7 @@ from mmdet.registry import DATASETS, MODELS
 from mmdet.structures import DetDataSample
 from mmdet.visualization import DetLocalVisualizer
 from ..deployment import ExportedCenterMask
+from ..models.detectors import CenterMask, PanopticCenterMask
 from ..utils.checkpoint_check import check_checkpoint_fits
 from .image_source import ImageSource, PipelineImages
 from .prediction_store import PredictionStore, prediction_record
@@ -30,9 +31,11 @@ Predictor = Callable[[dict], DetDataSample]
 
 def rle_config(cfg: Config) -> Config:
     """A copy of a CenterMask config whose masks are encoded as they are pasted."""
-    if 'rcnn' not in cfg.model.get('test_cfg', {}) or 'panoptic' in cfg.model.test_cfg:
-        raise ValueError(f'{cfg.model.type} is not a CenterMask: batch inference runs CenterMask '
-                         'configs (masks in test_cfg.rcnn)')
+    detector = cfg.model.type if isinstance(cfg.model.type, type) else MODELS.get(cfg.model.type)
+    if not (isinstance(detector, type) and issubclass(detector, CenterMask)) or issubclass(
+            detector, PanopticCenterMask):
+        raise ValueError(f'model.type={cfg.model.type!r}: batch inference runs CenterMask '
+                         'configs (Panoptic-CenterMask and other mmdet models paste bitmaps)')
     cfg = copy.deepcopy(cfg)
     cfg.model.test_cfg.rcnn.mask_format = 'rle'
     return cfg
