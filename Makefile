@@ -16,7 +16,8 @@ ONEDL_PYTHON := .venv-onedl/bin/python
 # predictions of every detector and head, the subclassed mmdet modules, converters, export
 # parity, checkpoint loading, and mmdet's own tools on classic and pure-Python configs
 ONEDL_TESTS := tests/test_compat tests/test_stack_window.py tests/test_configs tests/test_models \
-	tests/test_datasets tests/test_deployment tests/test_utils tests/test_engine \
+	tests/test_datasets tests/test_deployment tests/test_utils tests/test_engine tests/test_apis \
+	tests/test_structures tests/e2e/test_batch_inference.py \
 	tests/test_model_converters tests/e2e/test_compat_scenarios.py \
 	tests/e2e/test_custom_dataset_walkthrough.py tests/e2e/test_centermask_overfit.py \
 	tests/e2e/test_installed_wheel.py tests/e2e/test_train_test_tools.py
