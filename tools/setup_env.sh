@@ -4,7 +4,7 @@
 #     -> mmengine 0.10.7, mmdet 3.3.0 (OpenMMLab's last releases);
 #   onedl (.venv-onedl): torch 2.13.0 (CPU) -> onedl-mmcv 2.3.6 built with its ops ->
 #     onedl-mmengine 0.10.12, onedl-mmdetection 3.5.1 (VBTI's maintained forks, same imports);
-# then pycocotools, this package (editable, with the test, deploy, analysis and mim extras),
+# then pycocotools, this package (editable, with the test, deploy, serve, analysis and mim extras),
 # openmim and panopticapi-lite. The mmcv wheel is cached outside the repo, keyed by stack, torch,
 # Python and CUDA build. A second run on a set-up machine compares a stamp and returns at once.
 # Both stacks build mmcv with -std=c++17, which torch 2.14's headers (C++20) refuse: torch 2.13.
@@ -151,8 +151,8 @@ else
     "${PIP[@]}" install -q -c "$PINS" "$WHEEL_DIR"/*mmcv-*.whl
 fi
 
-say "installing the $STACK stack's mmengine and mmdet, pycocotools, onnx, onnxruntime, openvino and mmdet-centermask (editable; $STACK, test, deploy, analysis and mim extras)"
-"${PIP[@]}" install -q -c "$PINS" -e "$ROOT[$STACK,test,deploy,analysis,mim]"
+say "installing the $STACK stack's mmengine and mmdet, pycocotools, onnx, onnxruntime, openvino, ray[serve] and mmdet-centermask (editable; $STACK, test, deploy, serve, analysis and mim extras)"
+"${PIP[@]}" install -q -c "$PINS" -e "$ROOT[$STACK,test,deploy,serve,analysis,mim]"
 # openmim (`mim search mmdet-centermask`, `mim train mmdet CONFIG`) without its opendatalab, which
 # pins setuptools below torch's minimum; the dependencies mim uses come with the mim extra above
 say "installing $OPENMIM (without dependencies)"

@@ -4,6 +4,7 @@ reading what they log."""
 import atexit
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -110,3 +111,12 @@ def logged_losses(work_dir: Path) -> dict:
         for record in records
         if 'loss' in record
     }
+
+
+def logged_metrics(run_dir: Path) -> dict:
+    """``{name: value}`` of the last ``coco/...`` metrics line of a tool's text log (the main
+    process's: in a distributed run both processes may write the json log, and a line of it was
+    once found holding two writes)."""
+    text_log, = run_dir.glob('*/*.log')
+    line = [line for line in text_log.read_text().splitlines() if 'coco/' in line][-1]
+    return {name: float(value) for name, value in re.findall(r'(coco/\w+): (-?[\d.]+)', line)}

@@ -33,6 +33,18 @@ def build_model(config: str, device: str = 'meta') -> torch.nn.Module:
         return MODELS.build(load_config(config).model).eval()
 
 
+def save_initialised_checkpoint(config: Path, path: Path, seed: int = 0) -> Path:
+    """Save the ``init_weights`` of ``config``'s model (seeded) as a checkpoint without meta:
+    a model that runs, for tools that take a checkpoint."""
+    from mmdet.registry import MODELS
+
+    torch.manual_seed(seed)
+    model = MODELS.build(Config.fromfile(str(config)).model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return path
+
+
 def assign_weights(module: torch.nn.Module,
                    state_dict: Dict[str, torch.Tensor]) -> torch.nn.Module:
     """Load with ``strict=True``, taking the tensors over (so meta modules become real)."""

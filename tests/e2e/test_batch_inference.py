@@ -17,11 +17,8 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
-import torch
-from mmdet_centermask.testing import REPO_ROOT, ToolRun, write_tiny_coco
-from mmengine.config import Config
-
-from mmdet.registry import MODELS
+from mmdet_centermask.testing import (REPO_ROOT, ToolRun, save_initialised_checkpoint,
+                                      write_tiny_coco)
 
 CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'centermask_r18_tiny-coco.py'
 OPTIONS = ['model.test_cfg.bbox.score_thr=0.0', 'model.test_cfg.bbox.max_per_img=5']
@@ -58,10 +55,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ('0001.jpg', '0002.jpg'):
         shutil.copy(root / 'data' / 'tiny_coco' / 'images' / name, folder / name)
     (folder / 'broken.jpg').write_bytes(b'\xff\xd8 cut short')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(str(CONFIG)).model)
-    model.init_weights()
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), root / 'random.pth')
+    save_initialised_checkpoint(CONFIG, root / 'random.pth')
     return root
 
 

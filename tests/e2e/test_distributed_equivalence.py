@@ -15,7 +15,6 @@ the 2-core CPU machine: after 10 iterations the weights differ by at most 5.3e-3
 branch's); with the mask losses off, by at most 3.6e-5 (float summation order).
 """
 import pickle
-import re
 import socket
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Dict, List
 
 import pytest
 import torch
-from mmdet_centermask.testing import REPO_ROOT, ToolRun, write_tiny_coco
+from mmdet_centermask.testing import REPO_ROOT, ToolRun, logged_metrics, write_tiny_coco
 
 
 CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'centermask_r18_tiny-coco.py'
@@ -124,11 +123,7 @@ def start_evaluation(workspace: Path, checkpoint: Path, work_dir: str,
 def evaluation(run: ToolRun, workspace: Path, work_dir: str) -> tuple:
     """COCO metrics and dumped predictions of an evaluation once it has ended."""
     run.output()
-    # the main process's text log: its json log was once found with two writes in one line
-    text_log, = (workspace / work_dir).glob('*/*.log')
-    metrics_line = [line for line in text_log.read_text().splitlines() if 'coco/' in line][-1]
-    metrics = {name: float(value) for name, value in
-               re.findall(r'(coco/\w+): (-?[\d.]+)', metrics_line)}
+    metrics = logged_metrics(workspace / work_dir)
     with (workspace / f'{work_dir}.pkl').open('rb') as file:
         predictions = pickle.load(file)
     return metrics, predictions
