@@ -9,6 +9,8 @@
 # `make benchmark-peers`: CenterMask-Lite beside the real-time peers, with the speed/accuracy plot.
 # `make benchmark-train`: seconds per training iteration, batch 2.
 # `make benchmark-masks`: peak memory of 100 masks of a 12-megapixel photo, bitmaps against RLE.
+# `make benchmark-serving CONFIG=... WEIGHTS=... [SERVE_OPTS="--backend openvino"]`: the served
+# throughput and latency at 1, 4 and 16 clients against the in-process loop (demo val images).
 PYTHON := .venv/bin/python
 ONEDL_PYTHON := .venv-onedl/bin/python
 # on the other stack, every place the plugin touches mmdet / mmengine internals: the compat fixes
@@ -41,7 +43,7 @@ PEERS := mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py mmdet::rtmdet/rtmdet-i
 PEERS_DIR := work_dirs/benchmark/peers
 TRAIN_DIR := work_dirs/benchmark/train
 
-.PHONY: setup setup-onedl demo demo-panoptic test test-quick test-onedl ci benchmark benchmark-exported benchmark-peers benchmark-train benchmark-masks
+.PHONY: setup setup-onedl demo demo-panoptic test test-quick test-onedl ci benchmark benchmark-exported benchmark-peers benchmark-train benchmark-masks benchmark-serving
 
 setup:
 	@bash tools/setup_env.sh
@@ -112,3 +114,8 @@ benchmark-masks: setup
 	@mkdir -p work_dirs/benchmark
 	$(PYTHON) tools/analysis_tools/benchmark_masks.py --height 3000 --width 4000 --num-dets 100 \
 		--threads 2 --out-md work_dirs/benchmark/masks.md
+
+benchmark-serving: setup
+	@mkdir -p work_dirs/benchmark
+	$(PYTHON) tools/analysis_tools/benchmark_serving.py $(CONFIG) $(WEIGHTS) data/centermask_demo/val \
+		--threads 2 --num-images 10 --requests 40 --out-md work_dirs/benchmark/serving.md $(SERVE_OPTS)

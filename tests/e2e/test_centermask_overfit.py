@@ -13,10 +13,10 @@ COLOURS = np.array([[40, 40, 220], [40, 200, 40], [220, 120, 30]], np.uint8)
 
 
 def _painted_batch() -> dict:
-    """Four 96x128 images; each object is an ellipse (its polygon mask) painted in its class
+    """Two 96x128 images; each object is an ellipse (its polygon mask) painted in its class
     colour on a grey background, so that what must be learned is visible."""
     batch = make_batch(
-        [(96, 128)] * 4, [3, 2, 3, 2], num_classes=NUM_CLASSES, box_sizes=[60, 36, 24], seed=3
+        [(96, 128)] * 2, [3, 2], num_classes=NUM_CLASSES, box_sizes=[60, 36, 24], seed=3
     )
     for image, sample in zip(batch['inputs'], batch['data_samples']):
         image[:] = 128

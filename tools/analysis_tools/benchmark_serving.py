@@ -1,0 +1,150 @@
+"""Throughput and latency of ``tools/deployment/serve.py`` against the same predictor in a plain
+loop in this process, on the same images and threads.
+
+First the in-process loop (``mmdet_centermask.apis.build_predictor``, the image files read and
+prepared by the config's test pipeline, batch 1) predicts every image ``--repeats`` times; then
+this process starts the server (one replica with the same threads) and loads it from 1, 4 and 16
+concurrent clients (threads of this process, each sending the image files in turn, ``--requests``
+requests per concurrency). Throughput is images per second over the whole run; latency is each
+request's, send to answer.
+
+Example::
+
+    python tools/analysis_tools/benchmark_serving.py \\
+        configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py model.onnx \\
+        data/centermask_demo/val --backend openvino --threads 2
+"""
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List
+
+import mmdet_centermask  # noqa: F401 (registers our models)
+from mmcv.transforms import Compose
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+from mmdet_centermask.apis import ImageSource, build_predictor
+from mmdet_centermask.utils import image_test_pipeline
+
+ROOT = Path(__file__).parents[2]
+
+
+def parse_args(args: List[str] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Served against in-process throughput')
+    parser.add_argument('config')
+    parser.add_argument('weights', help='checkpoint or exported .onnx')
+    parser.add_argument('images', help='a folder of images, a .txt list or a COCO json')
+    parser.add_argument('--backend', default='pytorch',
+                        choices=['pytorch', 'onnxruntime', 'openvino'])
+    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16'])
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--num-images', type=int, default=10, help='images of the input used')
+    parser.add_argument('--repeats', type=int, default=2, help='in-process passes over them')
+    parser.add_argument('--requests', type=int, default=40, help='requests per concurrency')
+    parser.add_argument('--concurrency', type=int, nargs='+', default=[1, 4, 16])
+    parser.add_argument('--max-batch-size', type=int, default=4)
+    parser.add_argument('--out-md', help='also write the table to this file')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='key=value overrides, for both (as --cfg-options of tools/test.py)')
+    return parser.parse_args(args)
+
+
+def in_process(args: argparse.Namespace, paths: List[str]) -> float:
+    """Images per second of the predictor in a plain loop (pipeline included)."""
+    cfg = Config.fromfile(args.config)
+    options = argparse.ArgumentParser()
+    options.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    cfg.merge_from_dict(options.parse_args(['--cfg-options', *args.cfg_options] if
+                                           args.cfg_options else []).cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    predictor, _ = build_predictor(cfg, args.weights, args.backend, args.precision,
+                                   args.threads)
+    pipeline = Compose(image_test_pipeline(cfg))
+    predictor(pipeline(dict(img_path=paths[0], img_id=0)))  # warm-up
+    start = time.perf_counter()
+    for _ in range(args.repeats):
+        for path in paths:
+            predictor(pipeline(dict(img_path=path, img_id=0)))
+    return args.repeats * len(paths) / (time.perf_counter() - start)
+
+
+def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / 'tools' / 'deployment' / 'serve.py'), args.config,
+               args.weights, '--backend', args.backend, '--precision', args.precision,
+               '--threads', str(args.threads), '--port', str(port), '--max-batch-size',
+               str(args.max_batch_size), '--max-ongoing-requests', str(max(args.concurrency)),
+               '--max-queued-requests', str(4 * max(args.concurrency))]
+    if args.cfg_options:
+        command += ['--cfg-options', *args.cfg_options]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while True:
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f'the server did not start: {" ".join(command)}')
+        try:
+            urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=5)
+            return server
+        except OSError:
+            time.sleep(0.5)
+
+
+def post(url: str, body: bytes) -> float:
+    """Seconds from sending an image to its answer (which must be a 200)."""
+    start = time.perf_counter()
+    request = urllib.request.Request(url, data=body, method='POST',
+                                     headers={'Content-Type': 'application/octet-stream'})
+    with urllib.request.urlopen(request, timeout=300) as response:
+        json.loads(response.read())
+    return time.perf_counter() - start
+
+
+def load_test(url: str, bodies: List[bytes], requests: int, concurrency: int) -> Dict:
+    post(url, bodies[0])  # warm-up
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        latencies = list(pool.map(lambda i: post(url, bodies[i % len(bodies)]), range(requests)))
+    elapsed = time.perf_counter() - start
+    quantiles = statistics.quantiles(latencies, n=20)
+    return dict(concurrency=concurrency, images_per_s=requests / elapsed,
+                p50_ms=1000 * statistics.median(latencies), p95_ms=1000 * quantiles[18])
+
+
+def main(args: argparse.Namespace) -> List[Dict]:
+    paths = [path for _, path in ImageSource(args.images).images[:args.num_images]]
+    bodies = [Path(path).read_bytes() for path in paths]
+    baseline = in_process(args, paths)
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    server = start_server(args, port)
+    try:
+        rows = [load_test(f'http://127.0.0.1:{port}/predict', bodies, args.requests, c)
+                for c in args.concurrency]
+    finally:
+        server.terminate()
+        server.wait(120)
+    lines = [f'{Path(args.config).stem} [{args.backend} {args.precision}], {len(paths)} images '
+             f'of {args.images}, {args.threads} threads; in-process loop {baseline:.2f} '
+             'images/s', '', '| clients | served images/s | ratio to in-process | p50 ms | p95 ms |',
+             '|---|---|---|---|---|']
+    for row in rows:
+        lines.append(f"| {row['concurrency']} | {row['images_per_s']:.2f} | "
+                     f"{row['images_per_s'] / baseline:.2f}x | {row['p50_ms']:.0f} | "
+                     f"{row['p95_ms']:.0f} |")
+    table = '\n'.join(lines)
+    print(table)
+    if args.out_md:
+        Path(args.out_md).write_text(table + '\n')
+    return rows
+
+
+if __name__ == '__main__':
+    main(parse_args())
