@@ -1,9 +1,12 @@
 """``import mmdet_centermask`` changes nothing of mmengine or mmdet; ``mmdet_centermask.compat``
-applies the fixes the stack needs, once, and names them in one log line."""
+applies the fixes the stack needs, once, and names them in one log line. Each is checked in a
+fresh interpreter; the four start side by side."""
 import json
-import os
-import subprocess
 import sys
+from typing import Dict
+
+import pytest
+from mmdet_centermask.testing import ToolRun
 
 from mmdet_centermask.compat import FIXES, NO_COMPAT_ENV
 
@@ -40,25 +43,39 @@ print(json.dumps(sorted(key for key in before if after.get(key) != before[key]))
 '''
 
 
-def run_python(code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """``python -c code args`` without ``MMDET_CENTERMASK_NO_COMPAT`` unless ``env`` sets it."""
-    environment = {key: value for key, value in os.environ.items() if key != NO_COMPAT_ENV}
-    return subprocess.run([sys.executable, '-c', code, *args], env={**environment, **env},
-                          capture_output=True, text=True, timeout=300)
+LOGGED_ONCE = ('import mmdet_centermask.compat as compat; import importlib; '
+               'importlib.reload(importlib.import_module("mmdet_centermask")); '
+               'from mmdet_centermask.compat import CompatFixesHook; CompatFixesHook(); '
+               'print("APPLIED", ",".join(compat.applied_fixes))')
+NOTHING_APPLIED = 'import mmdet_centermask.compat as compat; print("APPLIED", compat.applied_fixes)'
 
 
-def changed_by_import(module: str) -> list:
-    result = run_python(SNAPSHOT, module)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, ToolRun]:
+    """The module's fresh interpreters, side by side: ``python -c code args``, without
+    ``MMDET_CENTERMASK_NO_COMPAT`` unless the run sets it."""
+    cwd = tmp_path_factory.mktemp('opt_in')
+    commands = {
+        'plugin': ([SNAPSHOT, 'mmdet_centermask'], ''),
+        'compat': ([SNAPSHOT, 'mmdet_centermask.compat'], ''),
+        'logged_once': ([LOGGED_ONCE], ''),
+        'no_compat': ([NOTHING_APPLIED], '1'),
+    }
+    return {name: ToolRun([sys.executable, '-c', *args], cwd=cwd, **{NO_COMPAT_ENV: no_compat})
+            for name, (args, no_compat) in commands.items()}
 
 
-def test_importing_the_plugin_changes_nothing_of_mmengine_or_mmdet() -> None:
-    assert changed_by_import('mmdet_centermask') == []
+def changed_by_import(run: ToolRun) -> list:
+    return json.loads(run.output().strip().splitlines()[-1])
 
 
-def test_importing_compat_changes_what_its_fixes_replace() -> None:
-    changed = changed_by_import('mmdet_centermask.compat')
+def test_importing_the_plugin_changes_nothing_of_mmengine_or_mmdet(
+        runs: Dict[str, ToolRun]) -> None:
+    assert changed_by_import(runs['plugin']) == []
+
+
+def test_importing_compat_changes_what_its_fixes_replace(runs: Dict[str, ToolRun]) -> None:
+    changed = changed_by_import(runs['compat'])
     # always applied (every release needs them): the stored-config reader and the loader
     assert 'mmengine.config.config.Config.fromstring' in changed
     assert 'mmengine.runner.checkpoint.CheckpointLoader.load_checkpoint' in changed
@@ -66,14 +83,8 @@ def test_importing_compat_changes_what_its_fixes_replace() -> None:
 
 
 
-def test_the_applied_fixes_are_logged_once() -> None:
-    result = run_python(
-        'import mmdet_centermask.compat as compat; import importlib; '
-        'importlib.reload(importlib.import_module("mmdet_centermask")); '
-        'from mmdet_centermask.compat import CompatFixesHook; CompatFixesHook(); '
-        'print("APPLIED", ",".join(compat.applied_fixes))')
-    assert result.returncode == 0, result.stderr[-3000:]
-    output = result.stdout + result.stderr
+def test_the_applied_fixes_are_logged_once(runs: Dict[str, ToolRun]) -> None:
+    output = runs['logged_once'].output()
     lines = [line for line in output.splitlines() if 'mmdet_centermask.compat: applied' in line]
     assert len(lines) == 1, output
     applied = output.split('APPLIED ')[1].split()[0].split(',')
@@ -86,10 +97,7 @@ def test_the_applied_fixes_are_logged_once() -> None:
         assert (name in not_needed) == (name not in applied)
 
 
-def test_no_compat_environment_applies_nothing() -> None:
-    result = run_python(
-        'import mmdet_centermask.compat as compat; print("APPLIED", compat.applied_fixes)',
-        **{NO_COMPAT_ENV: '1'})
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert 'APPLIED []' in result.stdout
-    assert f'{NO_COMPAT_ENV} is set, no fix applied' in result.stdout + result.stderr
+def test_no_compat_environment_applies_nothing(runs: Dict[str, ToolRun]) -> None:
+    output = runs['no_compat'].output()
+    assert 'APPLIED []' in output
+    assert f'{NO_COMPAT_ENV} is set, no fix applied' in output
