@@ -152,5 +152,3 @@ def mask_drawer(classes: Tuple[str, ...], out_dir: str,
                                   out_file=str(Path(out_dir) / Path(path).name))
 
     return draw
-
-

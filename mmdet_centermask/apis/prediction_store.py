@@ -80,4 +80,3 @@ class PredictionStore:
     def errors(self) -> Dict[int, str]:
         """``{img_id: reason}`` of the images that could not be read."""
         return {r['img_id']: r['error'] for r in self.records(True) if 'error' in r}
-

@@ -44,9 +44,8 @@ class ExportedCenterMask:
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         init_default_scope(cfg.get('default_scope', 'mmdet'))
         self.session = BACKENDS[backend](onnx_file, precision, num_threads)
-        pipeline = image_test_pipeline(cfg)
-        self.file_pipeline = Compose(pipeline)
-        self.array_pipeline = Compose([dict(type='mmdet.LoadImageFromNDArray')] + pipeline[1:])
+        self.file_pipeline = Compose(image_test_pipeline(cfg))
+        self.array_pipeline = Compose(image_test_pipeline(cfg, from_array=True))
         self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)
         roi_head = dict(cfg.model.roi_head, test_cfg=cfg.model.test_cfg.rcnn)
         self.roi_head = MODELS.build(roi_head)

@@ -56,8 +56,7 @@ class CenterMaskDeployment:
         init_default_scope(cfg.get('default_scope', 'mmdet'))
         self.predictor, self.classes = build_predictor(cfg, weights, backend, precision,
                                                        num_threads)
-        self.pipeline = Compose([dict(type='mmdet.LoadImageFromNDArray')] +
-                                image_test_pipeline(cfg)[1:])
+        self.pipeline = Compose(image_test_pipeline(cfg, from_array=True))
         self.limits = ImageLimits(max_bytes, max_pixels)
         self.predict_batch.set_max_batch_size(max_batch_size)
         self.predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)

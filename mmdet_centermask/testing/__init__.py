@@ -9,7 +9,8 @@ from .datasets import (CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, TINY_COCO
 from .panoptic import (TINY_PANOPTIC_CATEGORIES, TINY_PANOPTIC_SQUARES,
                        assert_panoptic_matches_instances, read_panoptic_ids,
                        tiny_panoptic_dataset_cfg, write_tiny_coco_panoptic)
-from .tools import WALKTHROUGH_OPTIONS, ToolRun, logged_losses, logged_metrics, run_tool, tool_env
+from .tools import (WALKTHROUGH_OPTIONS, ToolRun, free_port, logged_losses, logged_metrics,
+                    run_tool, tool_env)
 from .zoo import (CONFIG_DIR, REPO_ROOT, assign_weights, build_model, load_config, load_tool,
                   save_initialised_checkpoint, walkthrough_config)
 
@@ -18,6 +19,7 @@ __all__ = [
     'CLIP_FPS', 'CLIP_FRAMES', 'CLIP_HEIGHT', 'CLIP_WIDTH', 'CONFIG_DIR', 'REPO_ROOT',
     'TINY_COCO_BOXES', 'TINY_COCO_IMAGE_SIZE', 'TINY_PANOPTIC_CATEGORIES', 'TINY_PANOPTIC_SQUARES',
     'WALKTHROUGH_OPTIONS', 'assert_panoptic_matches_instances', 'assign_weights', 'build_model',
+    'free_port',
     'load_config', 'load_tool', 'logged_losses', 'logged_metrics', 'make_batch', 'read_panoptic_ids', 'run_tool',
     'save_initialised_checkpoint',
     'tiny_panoptic_dataset_cfg', 'tool_env', 'train_step_and_predict', 'walkthrough_config',

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,13 @@ WALKTHROUGH_OPTIONS = [
     f'test_dataloader.dataset.pipeline.1.scale=({_SIZE},{_SIZE})',
 ] + [f'{split}_dataloader.{key}' for split in ('train', 'val', 'test')
      for key in ('num_workers=0', 'persistent_workers=False', 'batch_size=2')]
+
+
+def free_port() -> int:
+    """A TCP port of localhost that nobody listens on (for a tool's ``PORT`` or ``--port``)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def tool_env(**env: str) -> dict:

@@ -35,7 +35,11 @@ def load_tool_config(config: str, launcher: str = 'none', cfg_options: Optional[
     return cfg
 
 
-def image_test_pipeline(cfg: Config) -> List[dict]:
+def image_test_pipeline(cfg: Config, from_array: bool = False) -> List[dict]:
     """The config's test pipeline without its annotation loading: what prepares an image that has
-    no annotations (the exported model's runtime, batch inference)."""
-    return [step for step in get_test_pipeline_cfg(cfg) if 'Annotations' not in step['type']]
+    no annotations (the exported model's runtime, batch inference, serving). ``from_array``:
+    for a BGR array (``img``) instead of a file (``img_path``)."""
+    pipeline = [step for step in get_test_pipeline_cfg(cfg) if 'Annotations' not in step['type']]
+    if from_array:
+        pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
+    return pipeline

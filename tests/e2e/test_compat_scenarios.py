@@ -11,7 +11,6 @@ import copy
 import json
 import os
 import pickle
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from torch.utils.data import Dataset
 
 import mmdet_centermask
 from mmdet_centermask.compat import NO_COMPAT_ENV, applied_fixes, apply_compat_fixes
+from mmdet_centermask.testing import free_port
 
 TRAIN_ITERS = 3
 RESUMED_ITERS = 5
@@ -193,12 +193,6 @@ def scenario_stdlib_import_config(tmp: Path) -> dict:
     cfg = Config.fromfile(config)
     return dict(lr=cfg.lr, work_dir=cfg.work_dir)
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def set_single_process_dist_env() -> None:

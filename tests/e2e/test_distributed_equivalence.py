@@ -15,14 +15,14 @@ the 2-core CPU machine: after 10 iterations the weights differ by at most 5.3e-3
 branch's); with the mask losses off, by at most 3.6e-5 (float summation order).
 """
 import pickle
-import socket
 import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 import torch
-from mmdet_centermask.testing import REPO_ROOT, ToolRun, logged_metrics, write_tiny_coco
+from mmdet_centermask.testing import (REPO_ROOT, ToolRun, free_port, logged_metrics,
+                                      write_tiny_coco)
 
 
 CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'centermask_r18_tiny-coco.py'
@@ -77,12 +77,6 @@ def trained(trainings: Dict[str, ToolRun], work_dir: str, workspace: Path) -> Pa
     assert f'Distributed training: {distributed}' in trainings[work_dir].output()
     return workspace / work_dir
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def max_weight_difference(first: Path, second: Path) -> float:

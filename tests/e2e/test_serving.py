@@ -11,7 +11,6 @@ import io
 import json
 import os
 import signal
-import socket
 import sys
 import time
 import urllib.error
@@ -23,8 +22,8 @@ from typing import Tuple
 import numpy as np
 import pycocotools.mask as mask_util
 import pytest
-from mmdet_centermask.testing import (REPO_ROOT, ToolRun, save_initialised_checkpoint,
-                                      write_tiny_coco)
+from mmdet_centermask.testing import (REPO_ROOT, ToolRun, free_port,
+                                      save_initialised_checkpoint, write_tiny_coco)
 from PIL import Image
 
 pytest.importorskip('ray.serve', reason='the serve extra (ray[serve]) is not installed')
@@ -35,11 +34,6 @@ OPTIONS = ['--cfg-options', 'model.test_cfg.bbox.score_thr=0.0',
 MAX_BYTES = 50 * 1024
 MAX_PIXELS = 40_000
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def post(url: str, body: bytes, content_type: str = 'image/jpeg',

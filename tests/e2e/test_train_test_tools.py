@@ -8,7 +8,6 @@ checkpoint start with the module, those that test or resume the trained one once
 """
 import json
 import pickle
-import socket
 import sys
 from pathlib import Path
 from typing import Dict, List
@@ -17,18 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from mmdet_centermask.testing import TINY_COCO_BOXES, ToolRun, logged_metrics, write_tiny_coco
+from mmdet_centermask.testing import (TINY_COCO_BOXES, ToolRun, free_port, logged_metrics,
+                                      write_tiny_coco)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests' / 'data' / 'configs' / 'retinanet_r18_tiny-coco.py'
 NUM_IMAGES = len(TINY_COCO_BOXES)
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def scalars(run_dir: Path) -> List[Dict]:
