@@ -5,7 +5,9 @@
 # `make demo-panoptic`: the optional panoptic demo (README).
 # `make benchmark [BENCH_OPTS="--channels-last --fuse-conv-bn"]`: the README's speed tables
 # (inference side by side with mmdet's own models), written to work_dirs/benchmark/.
-# `make benchmark-exported`: the README's exported rows (onnxruntime, OpenVINO fp32 and bf16).
+# `make benchmark-exported`: the README's exported rows (onnxruntime, OpenVINO fp32, bf16 and int8).
+# `make demo-int8`: the demo checkpoint (`make demo` trains it if absent) exported, quantized to
+# INT8 on its training images and evaluated beside fp32 on the demo val set (OpenVINO, batch 1).
 # `make benchmark-peers`: CenterMask-Lite beside the real-time peers, with the speed/accuracy plot.
 # `make benchmark-train`: seconds per training iteration, batch 2.
 # `make benchmark-masks`: peak memory of 100 masks of a 12-megapixel photo, bitmaps against RLE.
@@ -32,8 +34,11 @@ BENCH := $(PYTHON) tools/analysis_tools/benchmark.py --num-dets 50 --threads 2 -
 MASK_RCNN := mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py
 
 PANOPTIC_DEMO := configs/panoptic_centermask/demo/panoptic-centermask-lite_v2-19-slim-dw_fpn_demo.py
+DEMO_CONFIG := configs/centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py
+DEMO_DIR := work_dirs/centermask_demo
+DEMO_CHECKPOINT := $(DEMO_DIR)/iter_360.pth
 
-EXPORTED := --backend pytorch onnxruntime openvino-fp32 openvino-bf16
+EXPORTED := --backend pytorch onnxruntime openvino-fp32 openvino-bf16 openvino-int8
 EXPORTED_DIR := work_dirs/benchmark/exported
 LITE := configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py
 PEERS := mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py mmdet::rtmdet/rtmdet-ins_s_8xb32-300e_coco.py \
@@ -43,7 +48,7 @@ PEERS := mmdet::rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py mmdet::rtmdet/rtmdet-i
 PEERS_DIR := work_dirs/benchmark/peers
 TRAIN_DIR := work_dirs/benchmark/train
 
-.PHONY: setup setup-onedl demo demo-panoptic test test-quick test-onedl ci benchmark benchmark-exported benchmark-peers benchmark-train benchmark-masks benchmark-serving
+.PHONY: setup setup-onedl demo demo-panoptic demo-int8 test test-quick test-onedl ci benchmark benchmark-exported benchmark-peers benchmark-train benchmark-masks benchmark-serving
 
 setup:
 	@bash tools/setup_env.sh
@@ -57,6 +62,17 @@ demo: setup
 # the optional second demo: Panoptic-CenterMask-Lite on the same data in COCO panoptic format
 demo-panoptic: setup
 	$(PYTHON) tools/run_demo.py --config $(PANOPTIC_DEMO) --work-dir work_dirs/panoptic_demo
+
+demo-int8: setup
+	@test -f $(DEMO_CHECKPOINT) || $(PYTHON) tools/run_demo.py
+	$(PYTHON) tools/deployment/export_onnx.py $(DEMO_CONFIG) $(DEMO_CHECKPOINT) \
+		--out $(DEMO_DIR)/model.onnx --dynamic
+	$(PYTHON) tools/deployment/quantize_openvino.py $(DEMO_CONFIG) $(DEMO_DIR)/model.onnx \
+		--out $(DEMO_DIR)/model_int8.xml
+	$(PYTHON) tools/deployment/test_onnx.py $(DEMO_CONFIG) $(DEMO_DIR)/model.onnx \
+		--backend openvino --precision fp32
+	$(PYTHON) tools/deployment/test_onnx.py $(DEMO_CONFIG) $(DEMO_DIR)/model_int8.xml \
+		--backend openvino --precision int8
 
 test: setup
 	$(PYTHON) -m pytest tests -q -rs --durations=30

@@ -15,7 +15,7 @@ from mmengine.config import Config
 import mmdet_centermask  # noqa: F401 (registers our models)
 import mmdet_centermask.compat  # noqa: F401 (the fixes this stack needs)
 from mmdet.visualization import DetLocalVisualizer
-from mmdet_centermask.deployment import ExportedCenterMask
+from mmdet_centermask.deployment import PRECISION_CHOICES, ExportedCenterMask
 
 
 def parse_args():
@@ -26,8 +26,9 @@ def parse_args():
     parser.add_argument('--out-dir', default='outputs', help='where the pictures go')
     parser.add_argument('--pred-score-thr', type=float, default=0.5, help='lowest score drawn')
     parser.add_argument('--backend', choices=['onnxruntime', 'openvino'], default='onnxruntime')
-    parser.add_argument('--precision', choices=['fp32', 'bf16'], default='fp32',
-                        help='bf16: OpenVINO only')
+    parser.add_argument('--precision', choices=PRECISION_CHOICES, default='fp32',
+                        help='bf16: OpenVINO only; int8: the .xml of '
+                        'tools/deployment/quantize_openvino.py')
     parser.add_argument('--threads', type=int, default=None, help='threads of the backend')
     return parser.parse_args()
 

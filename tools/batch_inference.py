@@ -24,6 +24,7 @@ from mmengine.registry import init_default_scope
 
 from mmdet_centermask.apis import (ImageSource, PredictionStore, build_predictor, coco_results,
                                    mask_drawer, predict_images)
+from mmdet_centermask.deployment import PRECISION_CHOICES
 
 
 def parse_args(args=None) -> argparse.Namespace:
@@ -36,8 +37,9 @@ def parse_args(args=None) -> argparse.Namespace:
     parser.add_argument('--out-dir', default='work_dirs/batch_inference')
     parser.add_argument('--backend', default='pytorch',
                         choices=['pytorch', 'onnxruntime', 'openvino'])
-    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16'],
-                        help='bf16: OpenVINO only')
+    parser.add_argument('--precision', default='fp32', choices=PRECISION_CHOICES,
+                        help='bf16: OpenVINO only; int8: the .xml of '
+                        'tools/deployment/quantize_openvino.py')
     parser.add_argument('--threads', type=int, default=None, help='threads of torch or backend')
     parser.add_argument('--device', default='cpu', help='device of the PyTorch model')
     parser.add_argument('--workers', type=int, default=1,

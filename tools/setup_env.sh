@@ -151,7 +151,7 @@ else
     "${PIP[@]}" install -q -c "$PINS" "$WHEEL_DIR"/*mmcv-*.whl
 fi
 
-say "installing the $STACK stack's mmengine and mmdet, pycocotools, onnx, onnxruntime, openvino, ray[serve] and mmdet-centermask (editable; $STACK, test, deploy, serve, analysis and mim extras)"
+say "installing the $STACK stack's mmengine and mmdet, pycocotools, onnx, onnxruntime, openvino, nncf, ray[serve] and mmdet-centermask (editable; $STACK, test, deploy, serve, analysis and mim extras)"
 "${PIP[@]}" install -q -c "$PINS" -e "$ROOT[$STACK,test,deploy,serve,analysis,mim]"
 # openmim (`mim search mmdet-centermask`, `mim train mmdet CONFIG`) without its opendatalab, which
 # pins setuptools below torch's minimum; the dependencies mim uses come with the mim extra above

@@ -49,6 +49,16 @@ class ImageSource:
         if not self.images:
             raise ValueError(f'{inputs} holds no images')
 
+    @classmethod
+    def of_dataset(cls, dataset: dict) -> 'ImageSource':
+        """The images of a dataset config (a wrapper's inner dataset): its COCO ``ann_file``
+        and ``data_prefix.img`` under ``data_root``."""
+        while 'dataset' in dataset:  # RepeatDataset, ClassBalancedDataset, ...
+            dataset = dataset['dataset']
+        root = Path(dataset.get('data_root') or '')
+        return cls(str(root / dataset['ann_file']),
+                   str(root / dataset.get('data_prefix', {}).get('img', '')))
+
     def categories(self, classes: Tuple[str, ...]) -> List[int]:
         """COCO category ids of ``classes``: those of the ann file's categories of the same
         names (as mmdet's ``CocoMetric`` takes them), else 1, 2, ..."""

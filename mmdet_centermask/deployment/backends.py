@@ -5,6 +5,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from .quantize import is_quantized
+
 
 class ONNXRuntimeSession:
     """An onnxruntime CPU session of an exported CenterMask."""
@@ -25,14 +27,21 @@ class ONNXRuntimeSession:
 
 
 class OpenVINOSession:
-    """An OpenVINO CPU model of an exported CenterMask, compiled for ``precision``."""
+    """An OpenVINO CPU model of an exported CenterMask, compiled for ``precision``: the ``.onnx``
+    in fp32 or bf16, or the int8 ``.xml`` of :func:`quantize_openvino` (its float layers in
+    fp32)."""
 
     def __init__(self, onnx_file: str, precision: str, num_threads: Optional[int]) -> None:
         import openvino
 
         core = openvino.Core()
         model = core.read_model(onnx_file)
-        config = {'INFERENCE_PRECISION_HINT': 'f32' if precision == 'fp32' else 'bf16'}
+        if precision == 'int8' and not is_quantized(model):
+            raise ValueError(f'{onnx_file} is not quantized (no FakeQuantize): make its int8 '
+                             'model with tools/deployment/quantize_openvino.py')
+        if precision != 'int8' and is_quantized(model):
+            raise ValueError(f'{onnx_file} is quantized: run it with precision int8')
+        config = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32'}
         if num_threads:
             config['INFERENCE_NUM_THREADS'] = num_threads
         self.model = core.compile_model(model, 'CPU', config)
@@ -46,4 +55,6 @@ class OpenVINOSession:
 
 
 BACKENDS = dict(onnxruntime=ONNXRuntimeSession, openvino=OpenVINOSession)
-PRECISIONS = dict(onnxruntime=('fp32', ), openvino=('fp32', 'bf16'))
+PRECISIONS = dict(onnxruntime=('fp32', ), openvino=('fp32', 'bf16', 'int8'))
+# the --precision choices of the tools
+PRECISION_CHOICES = ('fp32', 'bf16', 'int8')

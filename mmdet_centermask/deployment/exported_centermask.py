@@ -23,16 +23,19 @@ class ExportedCenterMask:
     the masks (mmdeploy also pastes after the graph).
 
     Args:
-        onnx_file (str): The exported model.
+        onnx_file (str): The exported model: the ``.onnx``, or for ``int8`` the ``.xml`` that
+            :func:`quantize_openvino` made of it.
         config (str or Config): The config it was exported from.
         backend (str): ``'onnxruntime'`` (CPU execution provider) or ``'openvino'`` (CPU).
-        precision (str): ``'fp32'``, or ``'bf16'`` (OpenVINO only: its CPU plugin computes in
-            bfloat16 where the CPU has AMX or AVX-512 BF16; fp32 is asked for explicitly,
-            since OpenVINO's default on such CPUs is bfloat16).
+        precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` (OpenVINO only). bf16: its CPU
+            plugin computes in bfloat16 where the CPU has AMX or AVX-512 BF16 (fp32 is asked for
+            explicitly, since OpenVINO's default on such CPUs is bfloat16). int8: the quantized
+            network in int8 (VNNI, AMX), its post-processing in fp32.
         num_threads (int, optional): Threads of the backend. Defaults to its choice.
 
     Raises:
-        ValueError: An unknown backend or precision, or bf16 with onnxruntime.
+        ValueError: An unknown backend or precision, bf16 or int8 with onnxruntime, int8 of a
+            model that is not quantized, or a quantized model in another precision.
     """
 
     def __init__(self, onnx_file: str, config: Union[str, Config],
@@ -66,12 +69,17 @@ class ExportedCenterMask:
         return InstanceData(bboxes=boxes[found], scores=scores[found], labels=labels[found],
                             mask_scores=mask_scores[found]), mask_logits[found]
 
-    def predict_sample(self, data: dict) -> DetDataSample:
-        """One image as the test pipeline gives it (``inputs``, ``data_samples``)."""
+    def preprocess(self, data: dict) -> Tuple[torch.Tensor, DetDataSample]:
+        """The graph's ``inputs`` and the sample of one test-pipeline output, as the data
+        preprocessor makes them."""
         batch = self.data_preprocessor(
             dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)
-        sample = batch['data_samples'][0]
-        results, mask_logits = self.run_graph(batch['inputs'], sample.img_shape)
+        return batch['inputs'], batch['data_samples'][0]
+
+    def predict_sample(self, data: dict) -> DetDataSample:
+        """One image as the test pipeline gives it (``inputs``, ``data_samples``)."""
+        inputs, sample = self.preprocess(data)
+        results, mask_logits = self.run_graph(inputs, sample.img_shape)
         # the mask head picks each detection's label channel: one channel, viewed for all
         mask_preds = mask_logits[:, None].expand(-1, self.num_classes, -1, -1)
         sample.pred_instances = self.roi_head.finalize_detections(

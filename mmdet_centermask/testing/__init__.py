@@ -12,7 +12,7 @@ from .panoptic import (TINY_PANOPTIC_CATEGORIES, TINY_PANOPTIC_SQUARES,
 from .tools import (WALKTHROUGH_OPTIONS, ToolRun, free_port, logged_losses, logged_metrics,
                     run_tool, tool_env)
 from .zoo import (CONFIG_DIR, REPO_ROOT, assign_weights, build_model, load_config, load_tool,
-                  save_initialised_checkpoint, walkthrough_config)
+                  random_detector, save_initialised_checkpoint, walkthrough_config)
 
 __all__ = [
     'SMALL_CENTERMASK_CLASSES', 'ToolRun', 'build_small_centermask', 'small_centermask_inputs',
@@ -20,7 +20,8 @@ __all__ = [
     'TINY_COCO_BOXES', 'TINY_COCO_IMAGE_SIZE', 'TINY_PANOPTIC_CATEGORIES', 'TINY_PANOPTIC_SQUARES',
     'WALKTHROUGH_OPTIONS', 'assert_panoptic_matches_instances', 'assign_weights', 'build_model',
     'free_port',
-    'load_config', 'load_tool', 'logged_losses', 'logged_metrics', 'make_batch', 'read_panoptic_ids', 'run_tool',
+    'load_config', 'load_tool', 'logged_losses', 'logged_metrics', 'make_batch', 'random_detector',
+    'read_panoptic_ids', 'run_tool',
     'save_initialised_checkpoint',
     'tiny_panoptic_dataset_cfg', 'tool_env', 'train_step_and_predict', 'walkthrough_config',
     'write_clip', 'write_my_dataset', 'write_tiny_coco', 'write_tiny_coco_panoptic'

@@ -33,6 +33,24 @@ def build_model(config: str, device: str = 'meta') -> torch.nn.Module:
         return MODELS.build(load_config(config).model).eval()
 
 
+def random_detector(cfg: Config, seed: int = 3) -> torch.nn.Module:
+    """The detector of ``cfg`` in eval mode with random weights of plausible scale and FCOS
+    scales of 8, so that it detects objects of every size (on real photographs: on noise images
+    random weights amplify float32 rounding)."""
+    from mmdet.registry import MODELS
+
+    from .centermask2_layout import random_values
+
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    state = random_values(model.state_dict(), seed=seed)
+    for key in state:
+        if '.scales.' in key:
+            state[key] = torch.full_like(state[key], 8.0)
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def save_initialised_checkpoint(config: Path, path: Path, seed: int = 0) -> Path:
     """Save the ``init_weights`` of ``config``'s model (seeded) as a checkpoint without meta:
     a model that runs, for tools that take a checkpoint."""

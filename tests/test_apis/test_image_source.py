@@ -67,3 +67,14 @@ def test_pipeline_prepares_an_image_and_names_an_unreadable_one(tmp_path):
     assert data['inputs'].shape[0] == 3
     img_id, reason = images[1]
     assert img_id == 2 and reason.startswith(f'{tmp_path / "broken.jpg"}: ')
+
+
+def test_dataset_config_gives_its_coco_images_through_wrappers(tmp_path):
+    coco = dict(images=[dict(id=5, file_name='x.jpg', width=60, height=40)], annotations=[],
+                categories=[dict(id=1, name='a')])
+    (tmp_path / 'annotations').mkdir()
+    (tmp_path / 'annotations' / 'train.json').write_text(json.dumps(coco))
+    dataset = dict(type='RepeatDataset', times=2,
+                   dataset=dict(type='CocoDataset', data_root=str(tmp_path),
+                                ann_file='annotations/train.json', data_prefix=dict(img='imgs/')))
+    assert ImageSource.of_dataset(dataset).images == [(5, str(tmp_path / 'imgs' / 'x.jpg'))]

@@ -6,13 +6,11 @@ scale and FCOS scales of 8, so that it detects objects of every size (as in
 test_centermask/test_border.py)."""
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from mmdet_centermask.testing.centermask2_layout import random_values
-from mmdet_centermask.testing import load_config
+from mmdet_centermask.testing import load_config, random_detector
 from mmengine.dataset import pseudo_collate
 
 from mmdet.registry import MODELS
@@ -23,38 +21,6 @@ from mmdet_centermask.deployment import ExportedCenterMask, check_exportable, ex
 
 CONFIG = 'centermask/demo/centermask-lite_v2-19-slim-dw_fpn_demo.py'
 
-
-def images(coco45: Path) -> list:
-    """Three real COCO photographs of different aspect ratios."""
-    return [str(coco45 / 'images' / name)
-            for name in ('000000000042.jpg', '000000000073.jpg', '000000000074.jpg')]
-
-
-# on noise images random weights amplify float32 rounding past the parity bounds (boxes off by
-# 0.1 px); on photographs they stay within them, and a trained checkpoint's agree to 6e-5 px:
-# the parity tests take real photographs (the coco45 fixture)
-
-
-def random_model(cfg):
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    state = random_values(model.state_dict(), seed=3)
-    for key in state:  # boxes of every size from random weights
-        if '.scales.' in key:
-            state[key] = torch.full_like(state[key], 8.0)
-    model.load_state_dict(state)
-    return model.eval()
-
-
-@pytest.fixture(scope='module')
-def exported(tmp_path_factory):
-    cfg = load_config(CONFIG)
-    model = random_model(cfg)
-    onnx_file = str(tmp_path_factory.mktemp('onnx') / 'centermask.onnx')
-    export_onnx(model, onnx_file, input_size=(288, 352), dynamic=True)
-    return model, cfg, onnx_file
-
-
 # onnxruntime: the issue's parity bounds; OpenVINO's CPU kernels round differently (e.g. its
 # convolution algorithms), which the random weights amplify
 TOLERANCES = dict(onnxruntime=dict(iou=0.999, score=1e-4, pixels=1e-3),
@@ -62,12 +28,13 @@ TOLERANCES = dict(onnxruntime=dict(iou=0.999, score=1e-4, pixels=1e-3),
 
 
 @pytest.mark.slow  # a zoo model exported to ONNX
+@pytest.mark.usefixtures('quantize_run')  # test_quantize.py's tool run, beside these tests
 @pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
-def test_exported_model_gives_the_pytorch_detections_and_masks(exported, backend, coco45):
+def test_exported_model_gives_the_pytorch_detections_and_masks(exported, backend, photographs):
     model, cfg, onnx_file = exported
     runtime = ExportedCenterMask(onnx_file, cfg, backend=backend, precision='fp32')
     tol = TOLERANCES[backend]
-    for image in images(coco45):
+    for image in photographs:
         data = runtime.file_pipeline(dict(img_path=image, img_id=0))
         with torch.no_grad():
             ref = model.test_step(pseudo_collate([copy.deepcopy(data)]))[0].pred_instances
@@ -84,9 +51,9 @@ def test_exported_model_gives_the_pytorch_detections_and_masks(exported, backend
 
 
 @pytest.mark.slow  # a zoo model exported to ONNX
-def test_openvino_bf16_finds_the_best_detection_of_fp32(exported, coco45):
+def test_openvino_bf16_finds_the_best_detection_of_fp32(exported, photographs):
     model, cfg, onnx_file = exported
-    image = images(coco45)[0]
+    image = photographs[0]
     fp32, bf16 = (ExportedCenterMask(onnx_file, cfg, 'openvino', precision)([image])[0]
                   .pred_instances for precision in ('fp32', 'bf16'))
     assert len(bf16) > 0
@@ -100,7 +67,7 @@ def test_openvino_bf16_finds_the_best_detection_of_fp32(exported, coco45):
 
 def test_unknown_backend_or_precision_is_named():
     with pytest.raises(ValueError, match=r"backend='onnxruntime', precision='bf16': expected one "
-                                         r'of onnxruntime \(fp32\), openvino \(fp32/bf16\)'):
+                                         r'of onnxruntime \(fp32\), openvino \(fp32/bf16/int8\)'):
         ExportedCenterMask('unused.onnx', load_config(CONFIG), 'onnxruntime', 'bf16')
 
 
@@ -109,7 +76,7 @@ def test_nothing_detected_gives_empty_results_and_a_static_graph_names_its_size(
     cfg = load_config(CONFIG)
     cfg.model.test_cfg.bbox.score_thr = 1.0  # no class probability passes
     onnx_file = str(tmp_path / 'static.onnx')
-    export_onnx(random_model(cfg), onnx_file, input_size=(288, 352), dynamic=False)
+    export_onnx(random_detector(cfg), onnx_file, input_size=(288, 352), dynamic=False)
     runtime = ExportedCenterMask(onnx_file, cfg)
     sample, = runtime([np.zeros((288, 352, 3), np.uint8)])
     assert len(sample.pred_instances) == 0
@@ -127,14 +94,14 @@ def test_dcn_is_refused_by_name():
 
 
 @pytest.mark.slow  # a zoo model exported to ONNX
-def test_batch_predictor_of_the_graph_gives_its_masks_as_rle(exported, coco45):
+def test_batch_predictor_of_the_graph_gives_its_masks_as_rle(exported, photographs):
     """``apis.build_predictor`` on the exported graph: the runtime's detections, each mask the
     COCO RLE of the bitmap the runtime pastes, and the config's class names."""
     _, cfg, onnx_file = exported
     predict, classes = build_predictor(cfg, onnx_file, backend='onnxruntime')
     runtime = ExportedCenterMask(onnx_file, cfg, backend='onnxruntime')
     assert classes == tuple(cfg.test_dataloader.dataset.metainfo.classes)
-    data = runtime.file_pipeline(dict(img_path=images(coco45)[0], img_id=0))
+    data = runtime.file_pipeline(dict(img_path=photographs[0], img_id=0))
     got = predict(copy.deepcopy(data)).pred_instances
     ref = runtime.predict_sample(data).pred_instances
     assert len(ref) >= 10 and torch.equal(got.bboxes, ref.bboxes)

@@ -67,7 +67,7 @@ BENCHMARK_RUNS = {
              '--channels-last', '--fuse-conv-bn', '--num-dets', '0', '--checkpoint',
              'detecting.pth', 'none', '--out-md', 'table.md'],
     'exported': [LITE, *TINY, '--num-images', '1', '--warmup', '1', '--num-dets', str(NUM_DETS),
-                 '--backend', 'pytorch', 'onnxruntime', 'openvino-bf16', '--out-md', 'table.md',
+                 '--backend', 'pytorch', 'onnxruntime', 'openvino-int8', '--out-md', 'table.md',
                  '--out-png', 'stages.png'],
     # 120x150 is padded to 128x160: the ground-truth masks must be padded alike
     'train': [LITE, RTMDET_INS, '--train', '--input-size', '120', '150', '--threads', '1',
@@ -340,12 +340,13 @@ def test_parse_args_rejects_inconsistent_options() -> None:
 def test_exported_backends_add_rows_of_the_same_model(
         benchmark_runs: Dict[str, Tuple[Path, ToolRun]]) -> None:
     """``--backend``: the CenterMask config exported to ONNX with the same random weights, run by
-    onnxruntime and OpenVINO, pasting the masks of the same fixed detections; one graph, so no
-    stage split."""
+    onnxruntime and (quantized by NNCF on the benchmark's images) OpenVINO int8, pasting the
+    masks of the same fixed detections; one graph, so no stage split."""
     lite = Path(LITE).stem
     rows = benchmark_rows(benchmark_runs, 'exported')
     assert [row['name'] for row in rows] == [lite, f'{lite} [onnxruntime]',
-                                             f'{lite} [openvino-bf16]']
+                                             f'{lite} [openvino-int8]']
+    assert rows[2]['peak_precision'] == 'int8' and math.isnan(rows[2]['peak_fraction'])
     for row in rows[1:]:
         assert ROW_KEYS <= row.keys()
         assert row['latency_s_median'] > 0 and row['box_head_num_dets'] == NUM_DETS
@@ -367,6 +368,9 @@ def test_peak_fraction_is_twice_the_multiply_adds_per_latency_over_the_peak() ->
     row.update(backend='openvino-bf16')
     benchmark_measures.add_peak_fraction(row, peaks)
     assert (row['peak_precision'], row['peak_fraction']) == ('bf16', 0.05)
+    row.update(backend='openvino-int8')  # no int8 peak is measured
+    benchmark_measures.add_peak_fraction(row, peaks)
+    assert row['peak_precision'] == 'int8' and math.isnan(row['peak_fraction'])
 
 
 YOLACT = 'mmdet::yolact/yolact_r50_1xb8-55e_coco.py'

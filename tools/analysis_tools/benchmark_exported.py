@@ -5,7 +5,10 @@ The graph computes backbone, FPN, FCOS with its post-processing and the mask bra
 ``max_per_img`` best boxes in one call, so only the total latency is measured (the stage columns
 are empty). For the same work as the PyTorch rows, the masks of ``--num-dets`` detections are
 pasted into the same fixed boxes the PyTorch mask branches get (with ``--num-dets 0``: the graph's
-own detections). GFLOPs, parameters are the PyTorch model's (the same network).
+own detections). GFLOPs, parameters are the PyTorch model's (the same network). ``openvino-int8``
+quantizes the graph with NNCF (``quantize_openvino``) calibrated on the benchmark's own images: its
+speed does not depend on which images calibrate it (its accuracy: ``tools/deployment/test_onnx.py``
+on a trained checkpoint).
 """
 import os
 import statistics
@@ -16,13 +19,14 @@ from typing import List
 import numpy as np
 import torch
 
-from mmdet_centermask.deployment import ExportedCenterMask, export_onnx
+from mmdet_centermask.deployment import ExportedCenterMask, export_onnx, quantize_openvino
 
 # --backend names: (engine, precision)
 EXPORTED_BACKENDS = {
     'onnxruntime': ('onnxruntime', 'fp32'),
     'openvino-fp32': ('openvino', 'fp32'),
     'openvino-bf16': ('openvino', 'bf16'),
+    'openvino-int8': ('openvino', 'int8'),
 }
 
 
@@ -43,6 +47,12 @@ class ExportedBenchmark:
         onnx_file = os.path.join(self.onnx_dir.name, 'model.onnx')
         export_onnx(source.model, onnx_file, input_size=inputs.shape[-2:], dynamic=False)
         engine, precision = EXPORTED_BACKENDS[backend]
+        if precision == 'int8':
+            calibration = [[inputs.numpy(), np.asarray(samples[0].img_shape, dtype=np.int64)]
+                           for inputs, samples in source.batches]
+            onnx_file = quantize_openvino(onnx_file, calibration, None,
+                                          onnx_file.replace('.onnx', '_int8.xml'),
+                                          len(calibration))
         self.runtime = ExportedCenterMask(onnx_file, source.cfg, engine, precision,
                                           args.threads)
         self.latencies: List[float] = []

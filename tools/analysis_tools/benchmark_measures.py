@@ -32,12 +32,13 @@ def matmul_peak_gflops(dtype: torch.dtype, device: str, size: int = 2048,
 def add_peak_fraction(row: dict, peaks: Dict[str, float]) -> None:
     """The row's achieved GFLOP/s (2 x its multiply-adds per median latency; mmengine counts a
     multiply-add as one FLOP) and its fraction of the matrix-product peak of its precision
-    (bfloat16 for ``--fp16`` on CPU and the ``openvino-bf16`` backend)."""
+    (bfloat16 for ``--fp16`` on CPU and the ``openvino-bf16`` backend; none measured for
+    ``openvino-int8``: NaN)."""
     bf16 = row.get('backend') == 'openvino-bf16' or (row['fp16'] and row['device'] == 'cpu')
-    precision = 'bf16' if bf16 else 'fp32'
+    precision = 'int8' if row.get('backend') == 'openvino-int8' else 'bf16' if bf16 else 'fp32'
     row['achieved_gflops_s'] = 2 * row['gflops'] / row['latency_s_median']
     row['peak_precision'] = precision
-    row['peak_fraction'] = row['achieved_gflops_s'] / peaks[precision]
+    row['peak_fraction'] = row['achieved_gflops_s'] / peaks.get(precision, float('nan'))
 
 
 def read_proc_status_kb(field: str) -> int:

@@ -32,6 +32,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 from mmdet_centermask.apis import ImageSource, build_predictor
+from mmdet_centermask.deployment import PRECISION_CHOICES
 from mmdet_centermask.utils import image_test_pipeline
 
 ROOT = Path(__file__).parents[2]
@@ -44,7 +45,9 @@ def parse_args(args: List[str] = None) -> argparse.Namespace:
     parser.add_argument('images', help='a folder of images, a .txt list or a COCO json')
     parser.add_argument('--backend', default='pytorch',
                         choices=['pytorch', 'onnxruntime', 'openvino'])
-    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16'])
+    parser.add_argument('--precision', default='fp32', choices=PRECISION_CHOICES,
+                        help='bf16: OpenVINO only; int8: the .xml of '
+                        'tools/deployment/quantize_openvino.py')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--num-images', type=int, default=10, help='images of the input used')
     parser.add_argument('--repeats', type=int, default=2, help='in-process passes over them')

@@ -22,6 +22,7 @@ import ray
 from mmengine.config import DictAction
 from ray import serve
 
+from mmdet_centermask.deployment import PRECISION_CHOICES
 from mmdet_centermask.serving.deployment import CenterMaskDeployment
 
 
@@ -31,7 +32,9 @@ def parse_args(args=None) -> argparse.Namespace:
     parser.add_argument('weights', help='checkpoint (.pth) or exported graph (.onnx)')
     parser.add_argument('--backend', default='pytorch',
                         choices=['pytorch', 'onnxruntime', 'openvino'])
-    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16'])
+    parser.add_argument('--precision', default='fp32', choices=PRECISION_CHOICES,
+                        help='bf16: OpenVINO only; int8: the .xml of '
+                        'tools/deployment/quantize_openvino.py')
     parser.add_argument('--threads', type=int, default=1, help='CPU threads of each replica')
     parser.add_argument('--replicas', type=int, default=1)
     parser.add_argument('--host', default='127.0.0.1')

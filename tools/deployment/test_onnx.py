@@ -19,7 +19,7 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from mmdet.registry import DATASETS
-from mmdet_centermask.deployment import ExportedCenterMask
+from mmdet_centermask.deployment import PRECISION_CHOICES, ExportedCenterMask
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,8 +27,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='the config the model was exported from')
     parser.add_argument('onnx', help='the exported .onnx file')
     parser.add_argument('--backend', choices=['onnxruntime', 'openvino'], default='onnxruntime')
-    parser.add_argument('--precision', choices=['fp32', 'bf16'], default='fp32',
-                        help='bf16: OpenVINO only')
+    parser.add_argument('--precision', choices=PRECISION_CHOICES, default='fp32',
+                        help='bf16: OpenVINO only; int8: the .xml of '
+                        'tools/deployment/quantize_openvino.py')
     parser.add_argument('--threads', type=int, default=None, help='threads of the backend')
     return parser.parse_args()
 
