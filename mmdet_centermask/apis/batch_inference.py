@@ -29,10 +29,16 @@ from .prediction_store import PredictionStore, prediction_record
 Predictor = Callable[[dict], DetDataSample]
 
 
+def detector_class(cfg: Config) -> Optional[type]:
+    """The class of the config's ``model.type`` (None where it is not registered)."""
+    detector = cfg.model.type if isinstance(cfg.model.type, type) else MODELS.get(cfg.model.type)
+    return detector if isinstance(detector, type) else None
+
+
 def rle_config(cfg: Config) -> Config:
     """A copy of a CenterMask config whose masks are encoded as they are pasted."""
-    detector = cfg.model.type if isinstance(cfg.model.type, type) else MODELS.get(cfg.model.type)
-    if not (isinstance(detector, type) and issubclass(detector, CenterMask)) or issubclass(
+    detector = detector_class(cfg)
+    if detector is None or not issubclass(detector, CenterMask) or issubclass(
             detector, PanopticCenterMask):
         raise ValueError(f'model.type={cfg.model.type!r}: batch inference runs CenterMask '
                          'configs (Panoptic-CenterMask and other mmdet models paste bitmaps)')
@@ -50,18 +56,32 @@ def config_classes(cfg: Config) -> Tuple[str, ...]:
 
 def build_predictor(cfg: Config, weights: str, backend: str = 'pytorch',
                     precision: str = 'fp32', num_threads: Optional[int] = None,
-                    device: str = 'cpu') -> Tuple[Predictor, Tuple[str, ...]]:
+                    device: str = 'cpu',
+                    panoptic: bool = False) -> Tuple[Predictor, Tuple[str, ...]]:
     """A function from a test-pipeline output to its prediction, and the class names.
 
     Args:
-        cfg (Config): A CenterMask config (:func:`rle_config` is applied).
-        weights (str): A checkpoint (``pytorch``) or an exported ``.onnx``.
+        cfg (Config): A CenterMask config (:func:`rle_config` is applied), or with ``panoptic``
+            a Panoptic-CenterMask one (as it is: bitmap masks, which its fusion needs).
+        weights (str): A checkpoint (``pytorch``), an exported ``.onnx`` or its int8 ``.xml``.
         backend (str): ``'pytorch'``, ``'onnxruntime'`` or ``'openvino'``.
-        precision (str): ``'fp32'`` or ``'bf16'`` (OpenVINO).
+        precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` (OpenVINO; int8: the ``.xml`` of
+            ``tools/deployment/quantize_openvino.py``).
         num_threads (int, optional): Threads of torch or of the backend.
         device (str): Device of the PyTorch model.
+        panoptic (bool): Take Panoptic-CenterMask configs (PyTorch only: the exported graph is
+            its instance branch).
+
+    Raises:
+        ValueError: A config that is not CenterMask's (nor, with ``panoptic``, one of
+            Panoptic-CenterMask run by PyTorch).
     """
-    cfg = rle_config(cfg)
+    detector = detector_class(cfg)
+    if not (panoptic and detector is not None and issubclass(detector, PanopticCenterMask)):
+        cfg = rle_config(cfg)
+    elif backend != 'pytorch':
+        raise ValueError(f'backend={backend!r}: a Panoptic-CenterMask runs with PyTorch (its '
+                         'exported graph is the instance branch, without the panoptic map)')
     if backend != 'pytorch':
         runtime = ExportedCenterMask(weights, cfg, backend, precision, num_threads)
         return runtime.predict_sample, config_classes(cfg)

@@ -4,9 +4,11 @@ answers its detections (:func:`image_answer`), ``GET /health`` says the replica 
 Requests are checked before they reach the model (:func:`decode_image`: 4xx with a message);
 ``@serve.batch`` gathers the requests that arrive together, up to ``max_batch_size`` within
 ``batch_wait_timeout_s``, and predicts them one after the other at batch size 1, as offline
-inference does, so that served and offline answers are the same. Replicas, back-pressure
+inference does, so that served and offline answers are the same. The model runs in a worker
+thread, so that the replica's event loop goes on receiving and decoding the next requests. Replicas, back-pressure
 (``max_ongoing_requests``, ``max_queued_requests``: 503 beyond them) and restarts are Ray Serve's.
 """
+import asyncio
 import os
 from typing import List, Optional
 
@@ -33,10 +35,11 @@ class CenterMaskDeployment:
     """One replica: the model of ``config`` and ``weights`` on ``backend``.
 
     Args:
-        config (str): A CenterMask config file.
+        config (str): A CenterMask config file, or a Panoptic-CenterMask one (PyTorch; its
+            answers add the panoptic segments).
         weights (str): Its checkpoint (``pytorch``) or exported ``.onnx``.
         backend (str): ``'pytorch'``, ``'onnxruntime'`` or ``'openvino'``.
-        precision (str): ``'fp32'`` or ``'bf16'`` (OpenVINO).
+        precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` (OpenVINO).
         num_threads (int, optional): Threads of torch or of the backend.
         cfg_options (dict, optional): Overrides of the config.
         max_bytes (int): The largest image file taken.
@@ -55,7 +58,7 @@ class CenterMaskDeployment:
             cfg.merge_from_dict(cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmdet'))
         self.predictor, self.classes = build_predictor(cfg, weights, backend, precision,
-                                                       num_threads)
+                                                       num_threads, panoptic=True)
         self.pipeline = Compose(image_test_pipeline(cfg, from_array=True))
         self.limits = ImageLimits(max_bytes, max_pixels)
         self.predict_batch.set_max_batch_size(max_batch_size)
@@ -77,5 +80,9 @@ class CenterMaskDeployment:
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
     async def predict_batch(self, images: List[np.ndarray]) -> List[dict]:
+        return await asyncio.to_thread(self.predict_images, images)
+
+    def predict_images(self, images: List[np.ndarray]) -> List[dict]:
+        """The answers of BGR images, one after the other."""
         return [image_answer(self.predictor(self.pipeline(dict(img=image, img_id=0))),
                              self.classes) for image in images]

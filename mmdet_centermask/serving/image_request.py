@@ -29,10 +29,25 @@ class ImageLimits:
     max_pixels: int = 50_000_000
 
 
+def ends_early(body: bytes, image_format: str) -> bool:
+    """Whether a JPEG or PNG file stops before the end of its image data: no scan, or no
+    end-of-image marker after the last one (JPEG: ``FFDA``, then ``FFD9``, which scan data never
+    holds); no ``IDAT`` chunk, or no ``IEND`` after the last one (PNG). Other formats: False
+    (Pillow decodes them)."""
+    markers = dict(JPEG=(b'\xff\xda', b'\xff\xd9'), PNG=(b'IDAT', b'IEND'))
+    if image_format not in markers:
+        return False
+    data, end = (body.rfind(marker) for marker in markers[image_format])
+    return data < 0 or end < data
+
+
 def decode_image(body: bytes, content_type: str, limits: ImageLimits) -> np.ndarray:
     """The BGR ``uint8`` image of a request body, decoded by mmcv as ``LoadImageFromFile`` decodes
-    a file (so that served and offline predictions are the same), after Pillow has checked it
-    whole.
+    a file (so that served and offline predictions are the same).
+
+    Pillow reads the header first (type, size). A JPEG or PNG is checked for truncation from its
+    markers (:func:`ends_early`), since OpenCV decodes a truncated one without an error; other
+    formats are decoded by Pillow once in full to check them.
 
     Raises:
         BadRequest: 400 for an empty body, a body that is no image or a truncated one, 413 for
@@ -53,9 +68,17 @@ def decode_image(body: bytes, content_type: str, limits: ImageLimits) -> np.ndar
         if width * height > limits.max_pixels:
             raise BadRequest(413, f'{width}x{height} pixels: the server takes images of at most '
                              f'{limits.max_pixels} pixels')
-        image.load()
+        if ends_early(body, image.format):
+            raise BadRequest(400, f'the image cannot be decoded: the {image.format} data ends '
+                             'early (a truncated file)')
+        if image.format not in ('JPEG', 'PNG'):
+            image.load()
     except UnidentifiedImageError:
         raise BadRequest(400, f'the body ({len(body)} bytes) is not an image') from None
     except (OSError, SyntaxError) as error:  # Pillow: truncated or corrupt image data
         raise BadRequest(400, f'the image cannot be decoded: {error}') from None
-    return mmcv.imfrombytes(body, flag='color')
+    decoded = mmcv.imfrombytes(body, flag='color')
+    if decoded is None:  # OpenCV: corrupt data
+        raise BadRequest(400, f'the image cannot be decoded: OpenCV reads no {image.format} '
+                         'image from it')
+    return decoded

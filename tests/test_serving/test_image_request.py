@@ -42,13 +42,26 @@ def test_exif_orientation_turns_the_image_as_files_are_read():
     (b'', 'image/png', 400, 'empty body'),
     (b'{"image": "..."}', 'application/json', 415, "content type 'application/json'"),
     (b'GIF89a nothing', 'image/gif', 400, 'the body (14 bytes) is not an image'),
-    (encoded(GRADIENT)[:-30], 'image/png', 400, 'the image cannot be decoded'),
+    (encoded(GRADIENT)[:-30], 'image/png', 400, 'the image cannot be decoded: the PNG data ends '
+     'early'),
     (encoded(GRADIENT, 'JPEG')[:300], 'image/jpeg', 400, 'the image cannot be decoded'),
+    (encoded(GRADIENT, 'JPEG')[:-100], 'image/jpeg', 400, 'the image cannot be decoded: the JPEG '
+     'data ends early'),
+    (encoded(GRADIENT, 'BMP')[:-300], 'image/bmp', 400, 'the image cannot be decoded'),
+    (encoded(GRADIENT)[:-20] + b'IDAT' + encoded(GRADIENT)[-20:], 'image/png', 400,
+     'the image cannot be decoded: OpenCV reads no PNG image from it'),
 ])
 def test_bad_body_or_type_is_named_with_its_status(body, content_type, status, message):
     with pytest.raises(BadRequest, match=message.replace('(', r'\(').replace(')', r'\)')) as info:
         decode_image(body, content_type, ImageLimits())
     assert info.value.status == status
+
+
+def test_a_jpeg_with_data_after_its_end_is_whole():
+    """Some cameras append data after the end-of-image marker: not a truncation."""
+    body = encoded(GRADIENT, 'JPEG') + b'\xff\xda appended by a camera \xff\xd9 trailer'
+    assert np.array_equal(decode_image(body, 'image/jpeg', ImageLimits()),
+                          mmcv.imfrombytes(encoded(GRADIENT, 'JPEG')))
 
 
 def test_limits_give_413_before_the_image_is_decoded():

@@ -9,7 +9,7 @@ Example::
 
 ``POST /predict`` with an image file as the body answers ``height``, ``width``, ``bboxes`` (xyxy,
 original pixels), ``labels``, ``classes``, ``scores``, ``mask_scores`` and ``masks`` (COCO RLE at
-the original size); a bad request gets a 4xx with ``{"error": ...}``, and more requests than the
+the original size), and for a Panoptic-CenterMask ``panoptic_segments``; a bad request gets a 4xx with ``{"error": ...}``, and more requests than the
 replicas hold and queue a 503. ``GET /health`` answers once a replica is up. The same app runs on
 a Ray cluster: start the script on the head node with ``--address auto``. Ctrl-C or SIGTERM
 stops it.
