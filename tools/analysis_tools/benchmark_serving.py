@@ -6,7 +6,9 @@ prepared by the config's test pipeline, batch 1) predicts every image ``--repeat
 this process starts the server (one replica with the same threads) and loads it from 1, 4 and 16
 concurrent clients (threads of this process, each sending the image files in turn, ``--requests``
 requests per concurrency). Throughput is images per second over the whole run; latency is each
-request's, send to answer.
+request's, send to answer. With ``--evaluate`` (``images`` a COCO json with annotations), every
+image is also predicted once in process and once through the server, and both are evaluated with
+mmdet's ``CocoMetric``: the served mAP against the offline one.
 
 Example::
 
@@ -20,18 +22,20 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import mmdet_centermask  # noqa: F401 (registers our models)
 from mmcv.transforms import Compose
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
-from mmdet_centermask.apis import ImageSource, build_predictor
+from mmdet_centermask.apis import (ImageSource, PredictionStore, build_predictor, coco_results,
+                                   predict_images)
 from mmdet_centermask.deployment import PRECISION_CHOICES
 from mmdet_centermask.utils import image_test_pipeline
 
@@ -43,6 +47,7 @@ def parse_args(args: List[str] = None) -> argparse.Namespace:
     parser.add_argument('config')
     parser.add_argument('weights', help='checkpoint or exported .onnx')
     parser.add_argument('images', help='a folder of images, a .txt list or a COCO json')
+    parser.add_argument('--img-dir', default=None, help='folder of a COCO json\'s file names')
     parser.add_argument('--backend', default='pytorch',
                         choices=['pytorch', 'onnxruntime', 'openvino'])
     parser.add_argument('--precision', default='fp32', choices=PRECISION_CHOICES,
@@ -54,29 +59,56 @@ def parse_args(args: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--requests', type=int, default=40, help='requests per concurrency')
     parser.add_argument('--concurrency', type=int, nargs='+', default=[1, 4, 16])
     parser.add_argument('--max-batch-size', type=int, default=4)
+    parser.add_argument('--evaluate', action='store_true',
+                        help='COCO mAP of all the images, in process and served')
     parser.add_argument('--out-md', help='also write the table to this file')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='key=value overrides, for both (as --cfg-options of tools/test.py)')
     return parser.parse_args(args)
 
 
-def in_process(args: argparse.Namespace, paths: List[str]) -> float:
-    """Images per second of the predictor in a plain loop (pipeline included)."""
+def in_process(args: argparse.Namespace, paths: List[str], source: ImageSource,
+               work_dir: str) -> Tuple[float, dict]:
+    """Images per second of the predictor in a plain loop (pipeline included), and with
+    ``--evaluate`` its COCO metrics on all of ``source``."""
     cfg = Config.fromfile(args.config)
     options = argparse.ArgumentParser()
     options.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     cfg.merge_from_dict(options.parse_args(['--cfg-options', *args.cfg_options] if
                                            args.cfg_options else []).cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    predictor, _ = build_predictor(cfg, args.weights, args.backend, args.precision,
-                                   args.threads)
+    predictor, classes = build_predictor(cfg, args.weights, args.backend, args.precision,
+                                         args.threads)
     pipeline = Compose(image_test_pipeline(cfg))
     predictor(pipeline(dict(img_path=paths[0], img_id=0)))  # warm-up
     start = time.perf_counter()
     for _ in range(args.repeats):
         for path in paths:
             predictor(pipeline(dict(img_path=path, img_id=0)))
-    return args.repeats * len(paths) / (time.perf_counter() - start)
+    throughput = args.repeats * len(paths) / (time.perf_counter() - start)
+    if not args.evaluate:
+        return throughput, {}
+    store = PredictionStore(Path(work_dir) / 'offline.jsonl')
+    predict_images(predictor, source, cfg, store, num_workers=0)
+    return throughput, coco_results(store, source, classes, f'{work_dir}/offline')
+
+
+def served_metrics(url: str, source: ImageSource, work_dir: str) -> dict:
+    """COCO metrics of the server's answers for every image of ``source``."""
+    store = PredictionStore(Path(work_dir) / 'served.jsonl')
+    for img_id, path in source.images:
+        request = urllib.request.Request(url, data=Path(path).read_bytes(), method='POST')
+        with urllib.request.urlopen(request, timeout=300) as response:
+            answer = json.loads(response.read())
+        store.add(dict(img_id=img_id, **{key: answer[key] for key in (
+            'bboxes', 'scores', 'labels', 'masks', 'mask_scores')}))
+    return coco_results(store, source, tuple(answer_classes(url)), f'{work_dir}/served')
+
+
+def answer_classes(url: str) -> List[str]:
+    """The class names the server's ``/health`` gives."""
+    with urllib.request.urlopen(url.replace('/predict', '/health'), timeout=60) as response:
+        return json.loads(response.read())['classes']
 
 
 def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
@@ -121,16 +153,21 @@ def load_test(url: str, bodies: List[bytes], requests: int, concurrency: int) ->
 
 
 def main(args: argparse.Namespace) -> List[Dict]:
-    paths = [path for _, path in ImageSource(args.images).images[:args.num_images]]
+    source = ImageSource(args.images, args.img_dir)
+    if args.evaluate and source.ann_file is None:
+        raise SystemExit(f'--evaluate: {args.images} is no COCO json with annotations')
+    paths = [path for _, path in source.images[:args.num_images]]
     bodies = [Path(path).read_bytes() for path in paths]
-    baseline = in_process(args, paths)
+    work_dir = tempfile.mkdtemp(prefix='benchmark_serving_')
+    baseline, offline = in_process(args, paths, source, work_dir)
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
     server = start_server(args, port)
+    url = f'http://127.0.0.1:{port}/predict'
     try:
-        rows = [load_test(f'http://127.0.0.1:{port}/predict', bodies, args.requests, c)
-                for c in args.concurrency]
+        rows = [load_test(url, bodies, args.requests, c) for c in args.concurrency]
+        served = served_metrics(url, source, work_dir) if args.evaluate else {}
     finally:
         server.terminate()
         server.wait(120)
@@ -142,6 +179,12 @@ def main(args: argparse.Namespace) -> List[Dict]:
         lines.append(f"| {row['concurrency']} | {row['images_per_s']:.2f} | "
                      f"{row['images_per_s'] / baseline:.2f}x | {row['p50_ms']:.0f} | "
                      f"{row['p95_ms']:.0f} |")
+    if args.evaluate:
+        lines += ['', f'COCO metrics on all {len(source.images)} images of {args.images}:', '',
+                  '| | bbox mAP | segm mAP |', '|---|---|---|']
+        for name, metrics in (('in process', offline), ('served', served)):
+            lines.append(f"| {name} | {metrics['bbox_mAP']:.3f} | "
+                         f"{metrics['segm_mAP']:.3f} |")
     table = '\n'.join(lines)
     print(table)
     if args.out_md:
