@@ -11,8 +11,10 @@
 # `make benchmark-peers`: CenterMask-Lite beside the real-time peers, with the speed/accuracy plot.
 # `make benchmark-train`: seconds per training iteration, batch 2.
 # `make benchmark-masks`: peak memory of 100 masks of a 12-megapixel photo, bitmaps against RLE.
-# `make benchmark-serving CONFIG=... WEIGHTS=... [SERVE_OPTS="--backend openvino"]`: the served
-# throughput and latency at 1, 4 and 16 clients against the in-process loop (demo val images).
+# `make benchmark-serving [CONFIG=... WEIGHTS=...] [SERVE_OPTS="--backend openvino"]`: the served
+# throughput and latency at 1, 4 and 16 clients against the in-process loop, and the demo val mAP
+# in process and through the server (default: the demo checkpoint, which `make demo` trains;
+# `make demo-int8` exports it to $(DEMO_DIR)/model.onnx and model_int8.xml).
 PYTHON := .venv/bin/python
 ONEDL_PYTHON := .venv-onedl/bin/python
 # on the other stack, every place the plugin touches mmdet / mmengine internals: the compat fixes
@@ -131,7 +133,12 @@ benchmark-masks: setup
 	$(PYTHON) tools/analysis_tools/benchmark_masks.py --height 3000 --width 4000 --num-dets 100 \
 		--threads 2 --out-md work_dirs/benchmark/masks.md
 
+CONFIG ?= $(DEMO_CONFIG)
+WEIGHTS ?= $(DEMO_CHECKPOINT)
 benchmark-serving: setup
 	@mkdir -p work_dirs/benchmark
-	$(PYTHON) tools/analysis_tools/benchmark_serving.py $(CONFIG) $(WEIGHTS) data/centermask_demo/val \
-		--threads 2 --num-images 10 --requests 40 --out-md work_dirs/benchmark/serving.md $(SERVE_OPTS)
+	@test -f $(WEIGHTS) || $(PYTHON) tools/run_demo.py
+	$(PYTHON) tools/analysis_tools/benchmark_serving.py $(CONFIG) $(WEIGHTS) \
+		data/centermask_demo/annotations/instances_val.json --img-dir data/centermask_demo/val \
+		--evaluate --threads 2 --num-images 10 --requests 40 \
+		--out-md work_dirs/benchmark/serving.md $(SERVE_OPTS)

@@ -4,11 +4,9 @@ answers its detections (:func:`image_answer`), ``GET /health`` says the replica 
 Requests are checked before they reach the model (:func:`decode_image`: 4xx with a message);
 ``@serve.batch`` gathers the requests that arrive together, up to ``max_batch_size`` within
 ``batch_wait_timeout_s``, and predicts them one after the other at batch size 1, as offline
-inference does, so that served and offline answers are the same. The model runs in a worker
-thread, so that the replica's event loop goes on receiving and decoding the next requests. Replicas, back-pressure
+inference does, so that served and offline answers are the same. Replicas, back-pressure
 (``max_ongoing_requests``, ``max_queued_requests``: 503 beyond them) and restarts are Ray Serve's.
 """
-import asyncio
 import os
 from typing import List, Optional
 
@@ -80,9 +78,5 @@ class CenterMaskDeployment:
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
     async def predict_batch(self, images: List[np.ndarray]) -> List[dict]:
-        return await asyncio.to_thread(self.predict_images, images)
-
-    def predict_images(self, images: List[np.ndarray]) -> List[dict]:
-        """The answers of BGR images, one after the other."""
         return [image_answer(self.predictor(self.pipeline(dict(img=image, img_id=0))),
                              self.classes) for image in images]

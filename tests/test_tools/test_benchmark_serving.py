@@ -52,3 +52,5 @@ def test_load_test_sends_every_request_and_measures_them(url, concurrency):
     assert 50 <= row['p50_ms'] <= row['p95_ms'] < 1000
     # 12 requests of >= 50 ms each, `concurrency` at a time
     assert row['images_per_s'] <= concurrency / 0.05
+    # no server process given: all the CPU is this process's (the stand-in server is a thread)
+    assert row['replica_cpu_ms'] == row['server_cpu_ms'] == 0 < row['clients_cpu_ms']

@@ -6,7 +6,9 @@ prepared by the config's test pipeline, batch 1) predicts every image ``--repeat
 this process starts the server (one replica with the same threads) and loads it from 1, 4 and 16
 concurrent clients (threads of this process, each sending the image files in turn, ``--requests``
 requests per concurrency). Throughput is images per second over the whole run; latency is each
-request's, send to answer. With ``--evaluate`` (``images`` a COCO json with annotations), every
+request's, send to answer. The CPU seconds of each request are split between the replica, the
+rest of the server (Ray's HTTP proxy, controller and raylet) and the clients (this process).
+With ``--evaluate`` (``images`` a COCO json with annotations), every
 image is also predicted once in process and once through the server, and both are evaluated with
 mmdet's ``CocoMetric``: the served mAP against the offline one.
 
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import mmdet_centermask  # noqa: F401 (registers our models)
+import psutil
 from mmcv.transforms import Compose
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
@@ -55,7 +58,7 @@ def parse_args(args: List[str] = None) -> argparse.Namespace:
                         'tools/deployment/quantize_openvino.py')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--num-images', type=int, default=10, help='images of the input used')
-    parser.add_argument('--repeats', type=int, default=2, help='in-process passes over them')
+    parser.add_argument('--repeats', type=int, default=4, help='in-process passes over them')
     parser.add_argument('--requests', type=int, default=40, help='requests per concurrency')
     parser.add_argument('--concurrency', type=int, nargs='+', default=[1, 4, 16])
     parser.add_argument('--max-batch-size', type=int, default=4)
@@ -68,9 +71,9 @@ def parse_args(args: List[str] = None) -> argparse.Namespace:
 
 
 def in_process(args: argparse.Namespace, paths: List[str], source: ImageSource,
-               work_dir: str) -> Tuple[float, dict]:
-    """Images per second of the predictor in a plain loop (pipeline included), and with
-    ``--evaluate`` its COCO metrics on all of ``source``."""
+               work_dir: str) -> Tuple[Dict[str, float], dict]:
+    """Images per second and CPU ms per image of the predictor in a plain loop (pipeline
+    included), and with ``--evaluate`` its COCO metrics on all of ``source``."""
     cfg = Config.fromfile(args.config)
     options = argparse.ArgumentParser()
     options.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
@@ -81,26 +84,26 @@ def in_process(args: argparse.Namespace, paths: List[str], source: ImageSource,
                                          args.threads)
     pipeline = Compose(image_test_pipeline(cfg))
     predictor(pipeline(dict(img_path=paths[0], img_id=0)))  # warm-up
-    start = time.perf_counter()
+    cpu_start, start = cpu_seconds(0)['clients'], time.perf_counter()
     for _ in range(args.repeats):
         for path in paths:
             predictor(pipeline(dict(img_path=path, img_id=0)))
-    throughput = args.repeats * len(paths) / (time.perf_counter() - start)
+    count = args.repeats * len(paths)
+    timing = dict(images_per_s=count / (time.perf_counter() - start),
+                  cpu_ms=1000 * (cpu_seconds(0)['clients'] - cpu_start) / count)
     if not args.evaluate:
-        return throughput, {}
+        return timing, {}
     store = PredictionStore(Path(work_dir) / 'offline.jsonl')
     predict_images(predictor, source, cfg, store, num_workers=0)
-    return throughput, coco_results(store, source, classes, f'{work_dir}/offline')
+    return timing, coco_results(store, source, classes, f'{work_dir}/offline')
 
 
 def served_metrics(url: str, source: ImageSource, work_dir: str) -> dict:
     """COCO metrics of the server's answers for every image of ``source``."""
     store = PredictionStore(Path(work_dir) / 'served.jsonl')
     for img_id, path in source.images:
-        request = urllib.request.Request(url, data=Path(path).read_bytes(), method='POST')
-        with urllib.request.urlopen(request, timeout=300) as response:
-            answer = json.loads(response.read())
-        store.add(dict(img_id=img_id, **{key: answer[key] for key in (
+        served = answer(url, Path(path).read_bytes())
+        store.add(dict(img_id=img_id, **{key: served[key] for key in (
             'bboxes', 'scores', 'labels', 'masks', 'mask_scores')}))
     return coco_results(store, source, tuple(answer_classes(url)), f'{work_dir}/served')
 
@@ -131,25 +134,58 @@ def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
             time.sleep(0.5)
 
 
-def post(url: str, body: bytes) -> float:
-    """Seconds from sending an image to its answer (which must be a 200)."""
-    start = time.perf_counter()
+def answer(url: str, body: bytes) -> dict:
+    """The server's answer for an image file (which must be a 200)."""
     request = urllib.request.Request(url, data=body, method='POST',
                                      headers={'Content-Type': 'application/octet-stream'})
     with urllib.request.urlopen(request, timeout=300) as response:
-        json.loads(response.read())
+        return json.loads(response.read())
+
+
+def post(url: str, body: bytes) -> float:
+    """Seconds from sending an image to its answer."""
+    start = time.perf_counter()
+    answer(url, body)
     return time.perf_counter() - start
 
 
-def load_test(url: str, bodies: List[bytes], requests: int, concurrency: int) -> Dict:
+def cpu_seconds(server_pid: int) -> Dict[str, float]:
+    """CPU seconds (user + system) so far of the server's replica processes (Ray names them
+    ``ServeReplica``), of its other processes, and of this process (the clients)."""
+    seconds = dict(replica=0.0, server=0.0, clients=0.0)
+    this = psutil.Process()
+    seconds['clients'] = sum(this.cpu_times()[:2])
+    if not server_pid:  # no server process to account
+        return seconds
+    try:
+        server = psutil.Process(server_pid)
+        processes = [server] + server.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return seconds
+    for process in processes:
+        try:
+            used = sum(process.cpu_times()[:2])
+            replica = 'ServeReplica' in ' '.join(process.cmdline())
+        except psutil.NoSuchProcess:
+            continue
+        seconds['replica' if replica else 'server'] += used
+    return seconds
+
+
+def load_test(url: str, bodies: List[bytes], requests: int, concurrency: int,
+              server_pid: int = 0) -> Dict:
     post(url, bodies[0])  # warm-up
+    before = cpu_seconds(server_pid)
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         latencies = list(pool.map(lambda i: post(url, bodies[i % len(bodies)]), range(requests)))
     elapsed = time.perf_counter() - start
+    after = cpu_seconds(server_pid)
     quantiles = statistics.quantiles(latencies, n=20)
     return dict(concurrency=concurrency, images_per_s=requests / elapsed,
-                p50_ms=1000 * statistics.median(latencies), p95_ms=1000 * quantiles[18])
+                p50_ms=1000 * statistics.median(latencies), p95_ms=1000 * quantiles[18],
+                **{f'{part}_cpu_ms': 1000 * (after[part] - before[part]) / requests
+                   for part in before})
 
 
 def main(args: argparse.Namespace) -> List[Dict]:
@@ -159,26 +195,29 @@ def main(args: argparse.Namespace) -> List[Dict]:
     paths = [path for _, path in source.images[:args.num_images]]
     bodies = [Path(path).read_bytes() for path in paths]
     work_dir = tempfile.mkdtemp(prefix='benchmark_serving_')
-    baseline, offline = in_process(args, paths, source, work_dir)
+    timing, offline = in_process(args, paths, source, work_dir)
+    baseline = timing['images_per_s']
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
     server = start_server(args, port)
     url = f'http://127.0.0.1:{port}/predict'
     try:
-        rows = [load_test(url, bodies, args.requests, c) for c in args.concurrency]
+        rows = [load_test(url, bodies, args.requests, c, server.pid) for c in args.concurrency]
         served = served_metrics(url, source, work_dir) if args.evaluate else {}
     finally:
         server.terminate()
         server.wait(120)
     lines = [f'{Path(args.config).stem} [{args.backend} {args.precision}], {len(paths)} images '
              f'of {args.images}, {args.threads} threads; in-process loop {baseline:.2f} '
-             'images/s', '', '| clients | served images/s | ratio to in-process | p50 ms | p95 ms |',
-             '|---|---|---|---|---|']
+             f'images/s, {timing["cpu_ms"]:.0f} CPU ms per image', '', '| clients | served images/s | ratio to in-process | p50 ms | p95 ms '
+             '| CPU ms per request: replica / rest of the server / clients |',
+             '|---|---|---|---|---|---|']
     for row in rows:
         lines.append(f"| {row['concurrency']} | {row['images_per_s']:.2f} | "
                      f"{row['images_per_s'] / baseline:.2f}x | {row['p50_ms']:.0f} | "
-                     f"{row['p95_ms']:.0f} |")
+                     f"{row['p95_ms']:.0f} | {row['replica_cpu_ms']:.0f} / "
+                     f"{row['server_cpu_ms']:.0f} / {row['clients_cpu_ms']:.0f} |")
     if args.evaluate:
         lines += ['', f'COCO metrics on all {len(source.images)} images of {args.images}:', '',
                   '| | bbox mAP | segm mAP |', '|---|---|---|']
