@@ -4,9 +4,9 @@ NNCF inserts ``FakeQuantize`` before the layers it quantizes and measures their 
 calibration images; OpenVINO then runs those layers in int8 (VNNI or AMX where the CPU has them).
 Only the network is quantized: the convolutions and fully connected layers of the backbone, FPN,
 FCOS towers, SAG-Mask and MaskIoU heads, and the activations that feed them. Everything else stays
-float32, as OpenVINO's own guides do for detectors (and as the issue asks): FCOS's box decoding,
-scoring (sigmoid, centerness, sqrt) and candidate selection (TopK), the NMS, the RoI level mapping
-and RoiAlign's box input, the class-channel gathers, and ``score x MaskIoU``. Their values are
+float32: FCOS's box decoding, scoring (sigmoid, centerness, sqrt) and candidate selection (TopK),
+the NMS, the RoI level mapping and RoiAlign's box input, the class-channel gathers, and
+``score x MaskIoU``. Their values are
 coordinates and scores, where 8 bits (256 steps over a 1000-pixel range) would move boxes by
 pixels and reorder detections; they hold no weights, so int8 gains nothing on them.
 """
