@@ -77,7 +77,8 @@ def build_predictor(cfg: Config, weights: str, backend: str = 'pytorch',
             Panoptic-CenterMask run by PyTorch).
     """
     detector = detector_class(cfg)
-    if not (panoptic and detector is not None and issubclass(detector, PanopticCenterMask)):
+    is_panoptic = detector is not None and issubclass(detector, PanopticCenterMask)
+    if not (panoptic and is_panoptic):
         cfg = rle_config(cfg)
     elif backend != 'pytorch':
         raise ValueError(f'backend={backend!r}: a Panoptic-CenterMask runs with PyTorch (its '

@@ -36,10 +36,11 @@ class OpenVINOSession:
 
         core = openvino.Core()
         model = core.read_model(onnx_file)
-        if precision == 'int8' and not is_quantized(model):
+        quantized = is_quantized(model)
+        if precision == 'int8' and not quantized:
             raise ValueError(f'{onnx_file} is not quantized (no FakeQuantize): make its int8 '
                              'model with tools/deployment/quantize_openvino.py')
-        if precision != 'int8' and is_quantized(model):
+        if precision != 'int8' and quantized:
             raise ValueError(f'{onnx_file} is quantized: run it with precision int8')
         config = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32'}
         if num_threads:
@@ -56,5 +57,5 @@ class OpenVINOSession:
 
 BACKENDS = dict(onnxruntime=ONNXRuntimeSession, openvino=OpenVINOSession)
 PRECISIONS = dict(onnxruntime=('fp32', ), openvino=('fp32', 'bf16', 'int8'))
-# the --precision choices of the tools
-PRECISION_CHOICES = ('fp32', 'bf16', 'int8')
+# the --precision choices of the tools: OpenVINO's, a superset of the other engines'
+PRECISION_CHOICES = PRECISIONS['openvino']

@@ -54,6 +54,11 @@ class ExportedCenterMask:
         self.roi_head = MODELS.build(roi_head)
         self.num_classes = cfg.model.bbox_head.num_classes
 
+    @staticmethod
+    def graph_inputs(inputs: torch.Tensor, img_shape: Sequence[int]) -> List[np.ndarray]:
+        """The graph's inputs as the engines take them: ``inputs`` and the int64 ``(h, w)``."""
+        return [inputs.numpy(), np.asarray(img_shape[:2], dtype=np.int64)]
+
     def run_graph(self, inputs: torch.Tensor,
                   img_shape: Sequence[int]) -> Tuple[InstanceData, torch.Tensor]:
         """The graph's detections that have a score (in input-image pixels) and their mask
@@ -63,7 +68,7 @@ class ExportedCenterMask:
             raise ValueError(f'the exported graph takes inputs of {expected[0]}x{expected[1]} '
                              f'only, this image is {inputs.shape[2]}x{inputs.shape[3]} after the '
                              'test pipeline: export with --dynamic')
-        outputs = self.session(inputs.numpy(), np.asarray(img_shape[:2], dtype=np.int64))
+        outputs = self.session(*self.graph_inputs(inputs, img_shape))
         boxes, scores, labels, mask_logits, mask_scores = map(torch.from_numpy, outputs)
         found = scores > 0
         return InstanceData(bboxes=boxes[found], scores=scores[found], labels=labels[found],

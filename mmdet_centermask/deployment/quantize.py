@@ -6,14 +6,13 @@ Only the network is quantized: the convolutions and fully connected layers of th
 FCOS towers, SAG-Mask and MaskIoU heads, and the activations that feed them. Everything else stays
 float32: FCOS's box decoding, scoring (sigmoid, centerness, sqrt) and candidate selection (TopK),
 the NMS, the RoI level mapping and RoiAlign's box input, the class-channel gathers, and
-``score x MaskIoU``. Their values are
-coordinates and scores, where 8 bits (256 steps over a 1000-pixel range) would move boxes by
-pixels and reorder detections; they hold no weights, so int8 gains nothing on them.
+``score x MaskIoU``. Their values are coordinates and scores, where 8 bits (256 steps over a
+1000-pixel range) would move boxes by pixels and reorder detections; they hold no weights, so
+int8 gains nothing on them.
 """
 from collections import Counter
 from typing import Callable, Dict, Iterable, List, Optional, Set
 
-import numpy as np
 
 # layers with weights: the int8 kernels that make quantization pay off
 WEIGHTED_TYPES = ('Convolution', 'GroupConvolution', 'ConvolutionBackpropData', 'MatMul')
@@ -72,7 +71,7 @@ def calibration_transform(runtime) -> Callable:
             raise ValueError(f'calibration image {img_id} cannot be read ({data}): remove it '
                              'from the calibration images')
         inputs, sample = runtime.preprocess(data)
-        return [inputs.numpy(), np.asarray(sample.img_shape, dtype=np.int64)]
+        return runtime.graph_inputs(inputs, sample.img_shape)
 
     return graph_inputs
 
@@ -115,16 +114,14 @@ def quantize_openvino(onnx_file: str, calibration: Iterable, transform: Optional
     return out_file
 
 
-def runtime_precisions(xml_file: str, num_threads: Optional[int] = None) -> Dict[str, Counter]:
+def runtime_precisions(xml_file: str) -> Dict[str, Counter]:
     """Per layer type of the model OpenVINO compiles for this CPU, how many layers run in each
     precision (its runtime model's ``runtimePrecision``: ``u8``/``i8`` are int8)."""
     import openvino
 
     core = openvino.Core()
-    config = {'INFERENCE_PRECISION_HINT': 'f32'}
-    if num_threads:
-        config['INFERENCE_NUM_THREADS'] = num_threads
-    compiled = core.compile_model(core.read_model(xml_file), 'CPU', config)
+    compiled = core.compile_model(core.read_model(xml_file), 'CPU',
+                                  {'INFERENCE_PRECISION_HINT': 'f32'})
     counts: Dict[str, Counter] = {}
     for op in compiled.get_runtime_model().get_ordered_ops():
         info = op.get_rt_info()

@@ -16,7 +16,6 @@ import tempfile
 import time
 from typing import List
 
-import numpy as np
 import torch
 
 from mmdet_centermask.deployment import ExportedCenterMask, export_onnx, quantize_openvino
@@ -48,7 +47,7 @@ class ExportedBenchmark:
         export_onnx(source.model, onnx_file, input_size=inputs.shape[-2:], dynamic=False)
         engine, precision = EXPORTED_BACKENDS[backend]
         if precision == 'int8':
-            calibration = [[inputs.numpy(), np.asarray(samples[0].img_shape, dtype=np.int64)]
+            calibration = [ExportedCenterMask.graph_inputs(inputs, samples[0].img_shape)
                            for inputs, samples in source.batches]
             onnx_file = quantize_openvino(onnx_file, calibration, None,
                                           onnx_file.replace('.onnx', '_int8.xml'),
@@ -66,8 +65,8 @@ class ExportedBenchmark:
         if fixed is None:
             results, mask_logits = self.runtime.run_graph(inputs, samples[0].img_shape)
         else:  # the graph's masks pasted into the boxes the PyTorch rows paste into
-            outputs = self.runtime.session(inputs.numpy(),
-                                           np.asarray(samples[0].img_shape, dtype=np.int64))
+            outputs = self.runtime.session(
+                *self.runtime.graph_inputs(inputs, samples[0].img_shape))
             count = min(len(fixed[0]), len(outputs[3]))
             results = fixed[0][:count]
             results.mask_scores = torch.from_numpy(outputs[4][:count])
